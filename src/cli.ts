@@ -1,0 +1,162 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, type Config } from './config/config.js';
+import { describeError, EtlError } from './errors.js';
+import { generate } from './generate/generator.js';
+import { openWarehouse } from './load/connect.js';
+import { countTables, createTables } from './load/load-steps.js';
+import { createProgress } from './pipeline/progress.js';
+import { formatReport, formatRows } from './pipeline/format.js';
+import { dryRun, extract, readReport, run, stage, transform, type RunOptions } from './pipeline/run.js';
+import type { RunReport } from './pipeline/report.js';
+
+const integer = (name: string, min = 0) => (value: string): number => {
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer of at least ${min}`);
+  return Number(value);
+};
+
+interface GlobalOptions {
+  config?: string;
+  quiet?: boolean;
+}
+
+/** Builds the `etl` command line; `out` receives results (stdout), progress and messages go to stderr. */
+export function buildCli(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
+  const program = new Command('etl')
+    .description('Sparkify ETL: song and event JSON from S3 or a folder -> staging -> star schema (PGlite, PostgreSQL, Redshift)')
+    .option('-c, --config <path>', 'config file (INI, dwh.cfg format); default ./dwh.cfg if present')
+    .option('-q, --quiet', 'no progress output')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: out, writeErr: (t) => process.stderr.write(t) });
+
+  const configOf = (): Config => loadConfig(program.opts<GlobalOptions>().config);
+  const progressOf = () => createProgress(process.stderr, program.opts<GlobalOptions>().quiet ?? false);
+  const runOptions = (extra: Partial<RunOptions> = {}): RunOptions => ({ config: configOf(), progress: progressOf(), ...extra });
+  const printReport = (report: RunReport) => out(formatReport(report));
+
+  program
+    .command('create-tables')
+    .description('drop every table, then create the staging and analytic tables empty')
+    .action(async () => {
+      const warehouse = await openWarehouse(configOf());
+      try {
+        await createTables(warehouse);
+        out(`Created staging_events, staging_songs, songplays, users, songs, artists, time on ${warehouse.description}\n`);
+      } finally {
+        await warehouse.close();
+      }
+    });
+
+  program
+    .command('extract')
+    .description('read the sources, validate every record, write staging CSV parts and a report to the run folder')
+    .action(async () => printReport(await extract(runOptions())));
+
+  program
+    .command('stage')
+    .description("load an extract run's staging CSV into staging_events and staging_songs (COPY)")
+    .option('--run <id>', 'the extract run to load (default: the latest)')
+    .action(async (opts: { run?: string }) => printReport(await stage(runOptions({ fromRun: opts.run }))));
+
+  program
+    .command('transform')
+    .description('staging tables -> songplays, users, songs, artists, time (one transaction)')
+    .action(async () => printReport(await transform(runOptions())));
+
+  program
+    .command('run')
+    .description('extract, stage and transform in one streaming pass')
+    .option('--dry-run', 'extract and validate only, touching no warehouse: print what would be loaded')
+    .option('--max-errors <n>', 'rejected records tolerated before the run fails (default ETL.MAX_ERRORS)', integer('--max-errors'))
+    .action(async (opts: { dryRun?: boolean; maxErrors?: number }) => {
+      const options = runOptions({ maxErrors: opts.maxErrors });
+      printReport(await (opts.dryRun ? dryRun(options) : run(options)));
+    });
+
+  program
+    .command('counts')
+    .description('row counts of the seven tables')
+    .option('--json', 'print one JSON object {table: count}')
+    .action(async (opts: { json?: boolean }) => {
+      const warehouse = await openWarehouse(configOf());
+      try {
+        const counts = await countTables(warehouse);
+        out(opts.json ? JSON.stringify(counts) + '\n' : formatRows(['table', 'rows'], Object.entries(counts).map(([table, rows]) => ({ table, rows }))));
+      } finally {
+        await warehouse.close();
+      }
+    });
+
+  program
+    .command('query')
+    .description('run one SQL statement on the configured warehouse and print its rows')
+    .argument('<sql>', 'the statement, quoted')
+    .option('--json', 'print a JSON array of row objects')
+    .action(async (sql: string, opts: { json?: boolean }) => {
+      const warehouse = await openWarehouse(configOf());
+      try {
+        const result = await warehouse.query(sql).catch((error: unknown) => {
+          throw new EtlError(`Query failed: ${describeError(error)}`);
+        });
+        out(opts.json ? JSON.stringify(result.rows) + '\n' : formatRows(result.fields, result.rows));
+      } finally {
+        await warehouse.close();
+      }
+    });
+
+  program
+    .command('report')
+    .description('show the validation report of a run (default: the latest)')
+    .argument('[run-id]', 'run id, as printed by a run')
+    .option('--json', 'print the report as JSON')
+    .action(async (runId: string | undefined, opts: { json?: boolean }) => {
+      const report = await readReport(configOf(), runId);
+      out(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+    });
+
+  program
+    .command('generate')
+    .description('write synthetic data in the real format and layout (song_data/, log_data/) into <dir>')
+    .argument('<dir>', 'output folder')
+    .addOption(new Option('--songs <n>', 'song records').argParser(integer('--songs', 1)).default(1000))
+    .addOption(new Option('--events <n>', 'event lines').argParser(integer('--events', 1)).default(10000))
+    .addOption(new Option('--seed <n>', 'random seed: the same seed gives the same bytes').argParser(integer('--seed')).default(1))
+    .addOption(new Option('--match-share <x>', 'share of song plays that match a generated song').argParser(parseFloat).default(0.3))
+    .option('--month <YYYY-MM>', 'month of the logs', '2018-11')
+    .action(async (dir: string, opts: { songs: number; events: number; seed: number; matchShare: number; month: string }) => {
+      const progress = progressOf();
+      const tracker = progress.track('generate');
+      const summary = await generate({
+        dir,
+        songs: opts.songs,
+        events: opts.events,
+        seed: opts.seed,
+        matchShare: opts.matchShare,
+        month: opts.month,
+        onProgress: (w) => tracker.update({ objects: 0, records: w.songs + w.events, rejected: 0 }),
+      });
+      tracker.done();
+      out(`Wrote ${summary.songs} songs in ${summary.songFiles} files and ${summary.events} events in ${summary.logFiles} log files to ${dir}\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit status. User errors print one line, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildCli().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
+    if (typeof code === 'string' && code.startsWith('commander.')) return (error as { exitCode?: number }).exitCode ?? 2;
+    if (error instanceof EtlError) {
+      process.stderr.write(`etl: ${error.message}\n`);
+    } else {
+      process.stderr.write(`etl: unexpected error: ${describeError(error)}\n`);
+      if (process.env.ETL_DEBUG) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Every setting sparkify-etl knows: the original project's dwh.cfg sections (CLUSTER, IAM_ROLE, S3, AWS, DWH)
+ * plus WAREHOUSE and ETL for the new parts. Each setting has a type and a default; a key not listed here is
+ * an error, so a typo cannot silently fall back to a default.
+ */
+
+export type SettingType = 'string' | 'secret' | 'integer' | 'boolean' | { enum: readonly string[] };
+
+export interface SettingSpec {
+  readonly type: SettingType;
+  readonly default?: string;
+  readonly help: string;
+}
+
+export const ENGINES = ['pglite', 'postgres', 'redshift'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export const SETTINGS = {
+  CLUSTER: {
+    HOST: { type: 'string', default: '127.0.0.1', help: 'warehouse host (Redshift endpoint or PostgreSQL server)' },
+    DB_NAME: { type: 'string', default: 'sparkify', help: 'database name' },
+    DB_USER: { type: 'string', default: 'postgres', help: 'database user' },
+    DB_PASSWORD: { type: 'secret', default: '', help: 'password; empty uses trust auth, .pgpass or PGPASSWORD' },
+    DB_PORT: { type: 'integer', default: '5432', help: 'port (5439 for Redshift)' },
+    SSL: { type: { enum: ['auto', 'require', 'disable'] }, default: 'auto', help: 'TLS: auto = required for Redshift, off for PostgreSQL' },
+  },
+  IAM_ROLE: {
+    ARN: { type: 'string', default: '', help: 'IAM role Redshift assumes to read S3 (COPY ... IAM_ROLE)' },
+  },
+  S3: {
+    LOG_DATA: { type: 'string', default: 'data/log_data', help: 'event logs: s3://bucket/prefix or a local folder' },
+    LOG_JSONPATH: { type: 'string', default: '', help: 'JSONPaths file for Redshift COPY of the raw logs' },
+    SONG_DATA: { type: 'string', default: 'data/song_data', help: 'song files: s3://bucket/prefix or a local folder' },
+    STAGING: { type: 'string', default: '', help: 'where extract writes staging CSV: s3://bucket/prefix/ or a folder (default: the run folder)' },
+    REGION: { type: 'string', default: 'us-west-2', help: 'AWS region of the buckets' },
+    ENDPOINT_URL: { type: 'string', default: '', help: 'S3-compatible endpoint, e.g. http://127.0.0.1:9000' },
+    FORCE_PATH_STYLE: { type: 'boolean', default: '', help: 'path-style addressing (default: on when ENDPOINT_URL is set)' },
+    CONCURRENCY: { type: 'integer', default: '32', help: 'objects fetched at once' },
+  },
+  AWS: {
+    KEY: { type: 'secret', default: '', help: 'access key id; empty uses the AWS credential chain, or anonymous access' },
+    SECRET: { type: 'secret', default: '', help: 'secret access key' },
+    SESSION_TOKEN: { type: 'secret', default: '', help: 'session token for temporary credentials' },
+  },
+  DWH: {
+    DWH_CLUSTER_TYPE: { type: 'string', default: 'multi-node', help: 'Redshift cluster type (informational)' },
+    DWH_NUM_NODES: { type: 'integer', default: '4', help: 'Redshift node count (informational)' },
+    DWH_NODE_TYPE: { type: 'string', default: 'dc2.large', help: 'Redshift node type (informational)' },
+    DWH_IAM_ROLE_NAME: { type: 'string', default: '', help: 'IAM role name (informational)' },
+    DWH_CLUSTER_IDENTIFIER: { type: 'string', default: '', help: 'cluster identifier (informational)' },
+    DWH_DB: { type: 'string', default: '', help: 'database (informational; CLUSTER.DB_NAME is used)' },
+    DWH_DB_USER: { type: 'string', default: '', help: 'user (informational; CLUSTER.DB_USER is used)' },
+    DWH_DB_PASSWORD: { type: 'secret', default: '', help: 'password (informational; CLUSTER.DB_PASSWORD is used)' },
+    DWH_PORT: { type: 'integer', default: '5439', help: 'port (informational; CLUSTER.DB_PORT is used)' },
+  },
+  WAREHOUSE: {
+    ENGINE: { type: { enum: ENGINES }, default: 'pglite', help: 'pglite (embedded), postgres or redshift' },
+    PGLITE_DIR: { type: 'string', default: '.sparkify/pglite', help: 'data directory of the embedded warehouse' },
+  },
+  ETL: {
+    WORK_DIR: { type: 'string', default: '.sparkify', help: 'run folders: reports, rejects, local staging CSV' },
+    MAX_ERRORS: { type: 'integer', default: '1000', help: 'rejected records a run tolerates before it fails' },
+    WORKERS: { type: 'integer', default: '0', help: 'parser threads; 0 = one per core' },
+    PART_SIZE_MB: { type: 'integer', default: '64', help: 'size of a staging CSV part before compression' },
+  },
+} as const satisfies Record<string, Record<string, SettingSpec>>;
+
+export type SectionName = keyof typeof SETTINGS;
+
+/** `SPARKIFY_<SECTION>_<KEY>`: the environment variable that overrides a setting. */
+export const envName = (section: string, key: string): string => `SPARKIFY_${section}_${key}`;

@@ -1,0 +1,25 @@
+import type { Config } from '../config/config.js';
+import { LocalSource } from './local-source.js';
+import { createS3Client } from './s3-client.js';
+import { S3Source } from './s3-source.js';
+import type { Source } from './source.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/** The S3 client settings of a config: explicit keys if set, else the credential chain or anonymous access. */
+export const s3OptionsOf = (config: Config) => ({
+  region: config.s3.region,
+  endpoint: config.s3.endpoint || undefined,
+  forcePathStyle: config.s3.forcePathStyle,
+  accessKeyId: config.aws.accessKeyId || undefined,
+  secretAccessKey: config.aws.secretAccessKey || undefined,
+  sessionToken: config.aws.sessionToken || undefined,
+});
+
+export const isS3Url = (url: string): boolean => url.startsWith('s3://');
+
+/** A source for `s3://bucket/prefix` or a local folder; S3 sources of one run share a client. */
+export function openSource(url: string, config: Config, shared: { client?: S3Client } = {}): Source {
+  if (!isS3Url(url)) return new LocalSource(url);
+  shared.client ??= createS3Client(s3OptionsOf(config));
+  return new S3Source(url, shared.client);
+}

@@ -1,0 +1,29 @@
+import type { Readable } from 'node:stream';
+
+/** One object (file) of a source, as listed. */
+export interface SourceObject {
+  /** Full key (S3) or path relative to the source root, with '/' separators (local). */
+  readonly key: string;
+  readonly size: number;
+  /** S3 ETag, or for local files the modification time in ms as a string: what tells a changed object. */
+  readonly version: string;
+}
+
+/**
+ * Where raw JSON comes from: a local folder or an S3(-compatible) bucket. Both list every object whose key
+ * starts with a prefix (the same rule as Redshift COPY), in lexicographic (byte) order of key.
+ */
+export interface Source {
+  /** The location as the user wrote it, e.g. `s3://udacity-dend/song_data` or `./data/song_data`. */
+  readonly url: string;
+  /** Objects under the prefix ending in `.json` or `.json.gz`, sorted by key bytes. */
+  list(): AsyncIterable<SourceObject>;
+  /** The object's raw bytes (still gzipped for `.json.gz`); transient failures are retried inside. */
+  open(object: SourceObject): Promise<Readable>;
+}
+
+/** Keys a source loads: JSON, plain or gzipped. */
+export const isJsonKey = (key: string): boolean => key.endsWith('.json') || key.endsWith('.json.gz');
+
+/** Lexicographic order of keys as S3 lists them: by UTF-8 bytes, not UTF-16 code units. */
+export const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));

@@ -1,0 +1,35 @@
+import type { StagingTable } from '../transform/schema.js';
+import type { Dialect } from './queries.js';
+import type { EngineName } from '../config/settings.js';
+
+export interface QueryResult {
+  readonly fields: string[];
+  /** Rows keyed by column name; integers and floats as numbers, timestamps and texts as strings. */
+  readonly rows: Record<string, unknown>[];
+}
+
+/**
+ * What the pipeline needs of a warehouse; one implementation per engine (pglite, postgres, redshift).
+ * The pipeline never asks which engine it is talking to: what differs lives behind these methods.
+ */
+export interface Warehouse {
+  readonly engine: EngineName;
+  readonly dialect: Dialect;
+  /** Where it is, for messages: never includes a password. */
+  readonly description: string;
+  query(sql: string, params?: unknown[]): Promise<QueryResult>;
+  /** Streams staging CSV rows (whole lines per chunk) into a staging table by COPY; resolves to rows loaded. */
+  copyCsv(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number>;
+  /** Runs `work` in one transaction: all of it commits, or none of it. */
+  transaction<T>(work: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Parses result values the same way on every engine, so rows compare equal across engines. */
+export const TYPE_PARSERS: Record<number, (value: string) => unknown> = {
+  20: (v) => (Number.isSafeInteger(Number(v)) ? Number(v) : v), // int8
+  1700: (v) => Number(v), // numeric (COUNT, EXTRACT)
+  1114: (v) => v, // timestamp: keep PostgreSQL's text, no time-zone shift through Date
+  1184: (v) => v, // timestamptz
+  1082: (v) => v, // date
+};

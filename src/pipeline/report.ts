@@ -1,0 +1,82 @@
+import type { RecordKind } from '../transform/schema.js';
+
+/** What happened to one source object. */
+export interface ObjectReport {
+  key: string;
+  size: number;
+  version: string;
+  /** Records found: loaded + rejected. */
+  records: number;
+  loaded: number;
+  rejected: number;
+  /** Set when the object could not be read to its end (e.g. truncated gzip): records before it still load. */
+  error?: string;
+  /** The object held no record at all (zero bytes or only blank lines). */
+  empty?: boolean;
+}
+
+export interface SourceReport {
+  source: string;
+  objects: number;
+  bytes: number;
+  records: number;
+  loaded: number;
+  rejected: number;
+  /** Rejections by kind of reason. */
+  reasons: Record<string, number>;
+  objectReports: ObjectReport[];
+}
+
+export interface StepReport {
+  name: string;
+  seconds: number;
+}
+
+/** The validation report every run writes (`<run folder>/report.json`), shown again by `etl report`. */
+export interface RunReport {
+  runId: string;
+  command: string;
+  engine: string;
+  dryRun: boolean;
+  startedAt: string;
+  finishedAt?: string;
+  status: 'running' | 'ok' | 'failed';
+  error?: string;
+  steps: StepReport[];
+  sources: Partial<Record<RecordKind, SourceReport>>;
+  /** Rows each table gained in this run (staging: rows loaded). */
+  rowsAdded: Record<string, number>;
+  /** Row counts after the run. */
+  counts: Record<string, number>;
+  rejectsFile?: string;
+}
+
+export const emptySourceReport = (source: string): SourceReport => ({
+  source,
+  objects: 0,
+  bytes: 0,
+  records: 0,
+  loaded: 0,
+  rejected: 0,
+  reasons: {},
+  objectReports: [],
+});
+
+export function addObject(report: SourceReport, object: ObjectReport): void {
+  report.objects += 1;
+  report.bytes += object.size;
+  report.records += object.records;
+  report.loaded += object.loaded;
+  report.rejected += object.rejected;
+  report.objectReports.push(object);
+}
+
+/** Runs a step and records its duration. */
+export async function timed<T>(report: RunReport, name: string, step: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    return await step();
+  } finally {
+    report.steps.push({ name, seconds: Math.round(performance.now() - start) / 1000 });
+  }
+}

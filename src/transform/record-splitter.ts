@@ -1,0 +1,188 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * One record's bytes as found in an object, before any parsing: where it starts, and whether the object
+ * ended without a line end after it (a truncated last line is told apart from a malformed one).
+ */
+export interface RawRecord {
+  /** 1-based line of the object where the record starts. */
+  readonly line: number;
+  readonly bytes: Buffer;
+  /** The object ended right after this record, with no line end. */
+  readonly unterminated: boolean;
+  /** Set when the record was longer than the limit: its full size; `bytes` holds only its start. */
+  readonly oversize?: number;
+}
+
+/**
+ * - `lines`: JSON lines, one record per line (event logs). A broken line never affects its neighbours.
+ * - `values`: concatenated JSON values, each may span lines (song files: one pretty or compact object,
+ *   or several, or JSON lines).
+ */
+export type Framing = 'lines' | 'values';
+
+/** Redshift's own limit for one JSON record; anything longer is rejected, with its start kept. */
+export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+const KEPT_OF_OVERSIZE = 64 * 1024;
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+const isBlank = (bytes: Buffer): boolean => {
+  for (const b of bytes) if (b !== 0x20 && b !== 0x09 && b !== CR && b !== NEWLINE) return false;
+  return true;
+};
+
+/**
+ * Splits an object's byte stream into records, in batches (one array per input chunk) so per-record stream
+ * overhead stays out of the hot path. Strips a leading byte-order mark and CR of CRLF line ends.
+ */
+export class RecordSplitter extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingLine = 1;
+  private line = 1;
+  private bomChecked = false;
+  // `values` framing state: nesting depth and string/escape flags of the value being read.
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private inValue = false;
+
+  constructor(private readonly framing: Framing) {
+    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.bomChecked) {
+      if (this.pendingBytes + chunk.length < BOM.length) {
+        this.hold(chunk);
+        return callback();
+      }
+      chunk = this.takePending(chunk);
+      this.bomChecked = true;
+      if (chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
+    }
+    const batch: RawRecord[] = [];
+    if (this.framing === 'lines') this.splitLines(chunk, batch);
+    else this.splitValues(chunk, batch);
+    if (batch.length > 0) this.push(batch);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const batch: RawRecord[] = [];
+    const rest = this.takePending(Buffer.alloc(0));
+    if (!isBlank(rest)) this.pushRecord(batch, this.pendingLine, rest, true);
+    if (batch.length > 0) this.push(batch);
+    callback();
+  }
+
+  private splitLines(chunk: Buffer, batch: RawRecord[]): void {
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE, start); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      const bytes = this.takePending(chunk.subarray(start, end));
+      if (!isBlank(bytes)) this.pushRecord(batch, this.line, bytes, false);
+      start = end + 1;
+      this.line += 1;
+      this.pendingLine = this.line;
+    }
+    if (start < chunk.length) this.hold(chunk.subarray(start));
+  }
+
+  private splitValues(chunk: Buffer, batch: RawRecord[]): void {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (!this.inValue) {
+        if (b === NEWLINE) this.line += 1;
+        if (b === 0x20 || b === 0x09 || b === CR || b === NEWLINE) {
+          start = i + 1;
+          continue;
+        }
+        this.inValue = true;
+        this.pendingLine = this.line;
+        start = i;
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (b === 0x5c) this.escaped = true;
+        else if (b === 0x22) this.inString = false;
+        else if (b === NEWLINE) {
+          // JSON strings cannot hold a raw line end: the value is broken; end it here so the next line recovers.
+          this.endValue(batch, chunk.subarray(start, i));
+          this.line += 1;
+          start = i + 1;
+        }
+        continue;
+      }
+      if (b === NEWLINE) this.line += 1;
+      if (b === 0x22) this.inString = true;
+      else if (b === 0x7b || b === 0x5b) this.depth += 1;
+      else if (b === 0x7d || b === 0x5d) {
+        this.depth -= 1;
+        if (this.depth <= 0) {
+          this.endValue(batch, chunk.subarray(start, i + 1));
+          start = i + 1;
+        }
+      } else if (this.depth === 0 && b === NEWLINE) {
+        // A bare scalar at the top level ends at its line end.
+        this.endValue(batch, chunk.subarray(start, i));
+        start = i + 1;
+      }
+    }
+    if (this.inValue && start < chunk.length) this.hold(chunk.subarray(start));
+  }
+
+  private endValue(batch: RawRecord[], tail: Buffer): void {
+    const bytes = this.takePending(tail);
+    if (!isBlank(bytes)) this.pushRecord(batch, this.pendingLine, bytes, false);
+    this.inValue = false;
+    this.inString = false;
+    this.escaped = false;
+    this.depth = 0;
+  }
+
+  private pushRecord(batch: RawRecord[], line: number, bytes: Buffer, unterminated: boolean): void {
+    let end = bytes.length;
+    while (end > 0 && (bytes[end - 1] === CR || bytes[end - 1] === 0x20 || bytes[end - 1] === 0x09)) end -= 1;
+    const trimmed = end === bytes.length ? bytes : bytes.subarray(0, end);
+    if (this.oversize === 0 && trimmed.length > MAX_RECORD_BYTES) {
+      batch.push({ line, bytes: Buffer.from(trimmed.subarray(0, KEPT_OF_OVERSIZE)), unterminated, oversize: trimmed.length });
+    } else if (this.oversize > 0) {
+      batch.push({ line, bytes: trimmed, unterminated, oversize: this.oversize });
+      this.oversize = 0;
+    } else {
+      batch.push({ line, bytes: trimmed, unterminated });
+    }
+  }
+
+  private oversize = 0;
+
+  /** Keeps the start of an unfinished record; past the limit only its first bytes are kept. */
+  private hold(part: Buffer): void {
+    if (this.oversize > 0) {
+      this.oversize += part.length;
+      return;
+    }
+    // Copy: the chunk's memory may be reused by the producer after the callback.
+    this.pending.push(Buffer.from(part));
+    this.pendingBytes += part.length;
+    if (this.pendingBytes > MAX_RECORD_BYTES) {
+      this.oversize = this.pendingBytes;
+      const kept = Buffer.concat(this.pending).subarray(0, KEPT_OF_OVERSIZE);
+      this.pending = [kept];
+      this.pendingBytes = kept.length;
+    }
+  }
+
+  private takePending(tail: Buffer): Buffer {
+    if (this.pendingBytes === 0) return tail;
+    if (this.oversize > 0) this.oversize += tail.length;
+    const whole = this.oversize > 0 ? Buffer.concat(this.pending) : Buffer.concat([...this.pending, tail]);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return whole;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The input side of the data contract (../shared/docs/CONTRACT.md): each JSON field of an event or a song,
+ * its type, whether it is required, and the staging column it lands in. Validation, CSV encoding, the
+ * staging DDL and the Redshift JSONPaths mapping are all derived from these tables, so they cannot drift.
+ */
+
+export type FieldType = 'string' | 'integer' | 'number' | 'digits';
+
+export interface FieldSpec {
+  /** Name in the JSON record. */
+  readonly json: string;
+  /** Column in the staging table. */
+  readonly column: string;
+  readonly type: FieldType;
+  readonly required: boolean;
+  /** SQL type of the staging column (shared by every engine). */
+  readonly sqlType: string;
+  /** Largest value in bytes (strings) that every engine, Redshift included, can hold. */
+  readonly maxBytes?: number;
+  /** Integer columns: the SQL type's range. */
+  readonly int32?: boolean;
+}
+
+const text = (json: string, column: string, maxBytes = 256, required = false): FieldSpec => ({
+  json,
+  column,
+  type: 'string',
+  required,
+  sqlType: `VARCHAR(${maxBytes})`,
+  maxBytes,
+});
+const int = (json: string, column: string, required = false): FieldSpec => ({
+  json,
+  column,
+  type: 'integer',
+  required,
+  sqlType: 'INTEGER',
+  int32: true,
+});
+const bigint = (json: string, column: string, required = false): FieldSpec => ({
+  json,
+  column,
+  type: 'integer',
+  required,
+  sqlType: 'BIGINT',
+});
+const float = (json: string, column: string, required = false): FieldSpec => ({
+  json,
+  column,
+  type: 'number',
+  required,
+  sqlType: 'DOUBLE PRECISION',
+});
+
+/** Event fields in JSONPaths order (the order of staging_events' columns). */
+export const EVENT_FIELDS: readonly FieldSpec[] = [
+  text('artist', 'artist', 512),
+  text('auth', 'auth', 64),
+  text('firstName', 'first_name'),
+  text('gender', 'gender', 16),
+  int('itemInSession', 'item_in_session', true),
+  text('lastName', 'last_name'),
+  float('length', 'length'),
+  text('level', 'level', 16),
+  text('location', 'location'),
+  text('method', 'method', 16),
+  text('page', 'page', 64, true),
+  // Epoch milliseconds written as a float; Redshift's JSON COPY loads it as a float too.
+  float('registration', 'registration'),
+  int('sessionId', 'session_id', true),
+  text('song', 'song', 512),
+  int('status', 'status'),
+  bigint('ts', 'ts', true),
+  text('userAgent', 'user_agent', 512),
+  // A string on the wire ("" for a logged-out visitor), kept as one so the raw-JSON COPY loads it as is.
+  { json: 'userId', column: 'user_id', type: 'digits', required: false, sqlType: 'VARCHAR(16)', maxBytes: 16 },
+];
+
+/** Song fields in the contract's order (the order of staging_songs' columns). */
+export const SONG_FIELDS: readonly FieldSpec[] = [
+  int('num_songs', 'num_songs'),
+  text('artist_id', 'artist_id', 32, true),
+  float('artist_latitude', 'artist_latitude'),
+  float('artist_longitude', 'artist_longitude'),
+  text('artist_location', 'artist_location', 512),
+  text('artist_name', 'artist_name', 512, true),
+  text('song_id', 'song_id', 32, true),
+  text('title', 'title', 512, true),
+  float('duration', 'duration'),
+  int('year', 'year'),
+];
+
+/**
+ * Lineage columns appended to each staging row: which object and line it came from. They let the SQL pick
+ * "the record from the first object key" (contract rule 3) and let load errors point at their source.
+ */
+export const LINEAGE_COLUMNS = [
+  { column: 'source_key', sqlType: 'VARCHAR(1024)' },
+  { column: 'source_line', sqlType: 'INTEGER' },
+] as const;
+
+export type RecordKind = 'events' | 'songs';
+
+export interface StagingTable {
+  readonly kind: RecordKind;
+  readonly table: 'staging_events' | 'staging_songs';
+  readonly fields: readonly FieldSpec[];
+  /** Every column in CSV order: the contract fields, then the lineage columns. */
+  readonly columns: readonly string[];
+}
+
+const stagingTable = (kind: RecordKind, table: StagingTable['table'], fields: readonly FieldSpec[]): StagingTable => ({
+  kind,
+  table,
+  fields,
+  columns: [...fields.map((f) => f.column), ...LINEAGE_COLUMNS.map((c) => c.column)],
+});
+
+export const STAGING: Readonly<Record<RecordKind, StagingTable>> = {
+  events: stagingTable('events', 'staging_events', EVENT_FIELDS),
+  songs: stagingTable('songs', 'staging_songs', SONG_FIELDS),
+};
+
+/** One staging row: values in `columns` order; null is SQL NULL, '' an empty string. */
+export type StagingRow = (string | number | null)[];

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Tests that share the PostgreSQL server use their own databases; files still run in parallel.
+    pool: 'forks',
+  },
+});
