@@ -1,8 +1,13 @@
+import { Readable } from 'node:stream';
 import { EtlError, describeError } from '../errors.js';
 import { fetchOrdered } from '../extract/ordered-fetch.js';
 import type { Source, SourceObject } from '../extract/source.js';
-import { isCorruptGzip, objectBatches } from '../transform/object-records.js';
+import type { BlockResult } from '../transform/encode-block.js';
+import { objectPieces, type OversizeRecord } from '../transform/object-blocks.js';
+import { isCorruptGzip } from '../transform/object-records.js';
+import { MAX_RECORD_BYTES } from '../transform/record-splitter.js';
 import type { StagingTable } from '../transform/schema.js';
+import type { EncodePool } from '../transform/worker-pool.js';
 import type { Tracker } from './progress.js';
 import type { RejectsFile } from './rejects.js';
 import { addObject, type ObjectReport, type SourceReport } from './report.js';
@@ -14,42 +19,105 @@ export interface ExtractTableOptions {
   readonly objects?: AsyncIterable<SourceObject>;
   /** Objects fetched ahead while one is parsed. */
   readonly concurrency: number;
+  /** Parser threads the blocks are spread over. */
+  readonly pool: EncodePool;
   readonly report: SourceReport;
   readonly rejects: RejectsFile;
   readonly tracker?: Tracker;
 }
 
-/**
- * Streams a source's objects through validation, yielding staging CSV (whole rows per chunk) in object-key
- * order. Rejections go to the rejects file; per-object counts go to the report. A corrupt object's good
- * records are kept and the rest of it is reported as one rejection; a source that fails ends the run.
- */
-export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<string> {
-  const { table, source, report, rejects, tracker } = options;
+/** The ordered stream of work: object boundaries, blocks to parse, and problems found while reading. */
+type Step =
+  | { readonly begin: SourceObject }
+  | { readonly result: Promise<BlockResult> }
+  | { readonly oversize: OversizeRecord }
+  | { readonly corrupt: string; readonly object: SourceObject }
+  | { readonly end: SourceObject };
+
+async function* steps(options: ExtractTableOptions): AsyncGenerator<Step> {
+  const { table, source, pool } = options;
   const objects = options.objects ?? source.list();
   for await (const { object, body } of fetchOrdered(source, objects, options.concurrency)) {
-    const entry: ObjectReport = { key: object.key, size: object.size, version: object.version, records: 0, loaded: 0, rejected: 0 };
-    let lastLine = 0;
+    yield { begin: object };
     try {
-      for await (const batch of objectBatches(table, object.key, body)) {
-        entry.loaded += batch.rows;
-        entry.rejected += batch.rejections.length;
-        lastLine = batch.lastLine;
-        await rejects.write(batch.rejections, report);
-        if (batch.csv) yield batch.csv;
+      for await (const piece of objectPieces(table.kind, object.key, body)) {
+        // The block starts parsing now, on a thread, while later steps are produced.
+        if ('block' in piece) {
+          const result = pool.run(piece.block);
+          // Awaited in order later; until then a failure must not count as unhandled.
+          result.catch(() => {});
+          yield { result };
+        } else {
+          yield piece;
+        }
       }
     } catch (error) {
       if (!isCorruptGzip(error)) {
         if (error instanceof EtlError) throw error;
         throw new EtlError(`Cannot read ${source.url} object ${object.key}: ${describeError(error)}`, { cause: error });
       }
-      entry.error = `corrupt or truncated gzip data: ${describeError(error)}`;
-      entry.rejected += 1;
-      await rejects.write([{ source: object.key, line: lastLine + 1, reason: 'truncated or corrupt gzip data', raw: '' }], report);
+      yield { corrupt: describeError(error), object };
     }
-    entry.records = entry.loaded + entry.rejected;
-    if (entry.records === 0) entry.empty = true;
-    addObject(report, entry);
-    tracker?.update({ objects: report.objects, records: report.records, rejected: report.rejected });
+    yield { end: object };
   }
 }
+
+/** Starts each block's promise early, then hands results over in order: a bounded window of blocks in flight. */
+async function* inOrder(options: ExtractTableOptions): AsyncGenerator<Step> {
+  const window: Step[] = [];
+  const limit = options.pool.size * 2 + 2;
+  for await (const step of steps(options)) {
+    window.push(step);
+    // Results already settled are not counted: only blocks still on threads hold the window.
+    while (window.filter((s) => 'result' in s).length >= limit) {
+      const head = window.shift()!;
+      if ('result' in head) await head.result;
+      yield head;
+    }
+  }
+  yield* window;
+}
+
+/**
+ * Streams a source's objects through validation on parser threads, yielding staging CSV (whole rows per
+ * chunk) in object-key order. Rejections go to the rejects file, per-object counts to the report. A corrupt
+ * gzip object's good records are kept and the rest of it is reported as one rejection; a source that fails
+ * ends the run.
+ */
+export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<Buffer> {
+  const { report, rejects, tracker } = options;
+  let entry: ObjectReport | undefined;
+  let lastLine = 0;
+  for await (const step of inOrder(options)) {
+    if ('begin' in step) {
+      const o = step.begin;
+      entry = { key: o.key, size: o.size, version: o.version, records: 0, loaded: 0, rejected: 0 };
+      lastLine = 0;
+    } else if ('result' in step) {
+      const result = await step.result;
+      entry!.loaded += result.rows;
+      entry!.rejected += result.rejections.length;
+      lastLine = Math.max(lastLine, result.lastLine);
+      await rejects.write(result.rejections, report);
+      if (result.csv.length > 0) yield Buffer.from(result.csv.buffer, result.csv.byteOffset, result.csv.byteLength);
+    } else if ('oversize' in step) {
+      const { line, size, head } = step.oversize;
+      entry!.rejected += 1;
+      lastLine = line;
+      const reason = `record of ${size} bytes is longer than the ${MAX_RECORD_BYTES}-byte limit`;
+      await rejects.write([{ source: entry!.key, line, reason, raw: head.toString('utf8') }], report);
+    } else if ('corrupt' in step) {
+      entry!.error = `corrupt or truncated gzip data: ${step.corrupt}`;
+      entry!.rejected += 1;
+      await rejects.write([{ source: entry!.key, line: lastLine + 1, reason: 'truncated or corrupt gzip data', raw: '' }], report);
+    } else {
+      entry!.records = entry!.loaded + entry!.rejected;
+      if (entry!.records === 0) entry!.empty = true;
+      addObject(report, entry!);
+      tracker?.update({ objects: report.objects, records: report.records, rejected: report.rejected });
+    }
+  }
+}
+
+/** For tests and tools: the CSV of a table extract as one Readable. */
+export const extractTableStream = (options: ExtractTableOptions): Readable => Readable.from(extractTable(options));

@@ -7,6 +7,7 @@ import { openWarehouse } from '../load/connect.js';
 import { countTables, ensureTables, stageTable, transformStaged } from '../load/load-steps.js';
 import type { Warehouse } from '../load/warehouse.js';
 import { STAGING, type RecordKind } from '../transform/schema.js';
+import { EncodePool } from '../transform/worker-pool.js';
 import { extractTable } from './extract-table.js';
 import type { Progress } from './progress.js';
 import { RejectsFile } from './rejects.js';
@@ -36,6 +37,8 @@ interface RunContext {
   readonly runDir: string;
   readonly report: RunReport;
   readonly rejects: RejectsFile;
+  /** Parser threads, started on first use. */
+  pool?: EncodePool;
 }
 
 export const runsDir = (config: Config): string => resolve(config.etl.workDir, 'runs');
@@ -72,6 +75,7 @@ async function finishRun(context: RunContext, error?: unknown): Promise<void> {
   report.status = error ? 'failed' : 'ok';
   if (error) report.error = describeError(error);
   await context.rejects.close();
+  await context.pool?.close();
   await writeFile(join(context.runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
 }
 
@@ -98,13 +102,14 @@ async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => 
 }
 
 /** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
-function stagingCsv(context: RunContext, kind: RecordKind, shared: object): AsyncGenerator<string> {
+function stagingCsv(context: RunContext, kind: RecordKind, shared: object): AsyncGenerator<Buffer> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
   const source = openSource(url, config, shared);
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
   const tracker = options.progress.track(kind === 'songs' ? 'song_data' : 'log_data');
-  const chunks = extractTable({ table: STAGING[kind], source, concurrency: config.s3.concurrency, report: sourceReport, rejects, tracker });
+  context.pool ??= new EncodePool(config.etl.workers);
+  const chunks = extractTable({ table: STAGING[kind], source, concurrency: config.s3.concurrency, pool: context.pool, report: sourceReport, rejects, tracker });
   return (async function* () {
     yield* chunks;
     tracker.done();

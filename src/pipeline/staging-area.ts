@@ -16,7 +16,7 @@ export interface Manifest {
 export const manifestPath = (dir: string, table: StagingTable): string => join(dir, `${table.table}.manifest`);
 
 /** Writes CSV chunks (whole rows each) to parts of about `partBytes`; returns the manifest. */
-export async function writeLocalParts(dir: string, table: StagingTable, chunks: AsyncIterable<string>, partBytes: number): Promise<Manifest> {
+export async function writeLocalParts(dir: string, table: StagingTable, chunks: AsyncIterable<string | Buffer>, partBytes: number): Promise<Manifest> {
   await mkdir(join(dir, table.table), { recursive: true });
   const manifest: Manifest = { entries: [] };
   let out: ReturnType<typeof createWriteStream> | undefined;

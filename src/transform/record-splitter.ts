@@ -23,7 +23,7 @@ export type Framing = 'lines' | 'values';
 
 /** Redshift's own limit for one JSON record; anything longer is rejected, with its start kept. */
 export const MAX_RECORD_BYTES = 4 * 1024 * 1024;
-const KEPT_OF_OVERSIZE = 64 * 1024;
+export const KEPT_OF_OVERSIZE = 64 * 1024;
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
@@ -35,30 +35,37 @@ const isBlank = (bytes: Buffer): boolean => {
 };
 
 /**
- * Splits an object's byte stream into records, in batches (one array per input chunk) so per-record stream
- * overhead stays out of the hot path. Strips a leading byte-order mark and CR of CRLF line ends.
+ * Cuts an object's bytes into records, whatever the chunking: push chunks in order, then `end()`. Strips a
+ * leading byte-order mark and the CR of CRLF line ends. Pure and synchronous, so worker threads use it too.
  */
-export class RecordSplitter extends Transform {
+export class RecordFramer {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private pendingLine = 1;
-  private line = 1;
-  private bomChecked = false;
+  /** Current line (1-based): after `end()`, one more than the lines seen. */
+  line: number;
+  private bomChecked: boolean;
   // `values` framing state: nesting depth and string/escape flags of the value being read.
   private depth = 0;
   private inString = false;
   private escaped = false;
   private inValue = false;
 
-  constructor(private readonly framing: Framing) {
-    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+  /** `firstLine` and `atObjectStart` let a block from the middle of an object be framed on its own. */
+  constructor(
+    private readonly framing: Framing,
+    options: { firstLine?: number; atObjectStart?: boolean } = {},
+  ) {
+    this.line = options.firstLine ?? 1;
+    this.pendingLine = this.line;
+    this.bomChecked = options.atObjectStart === false;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  push(chunk: Buffer): RawRecord[] {
     if (!this.bomChecked) {
       if (this.pendingBytes + chunk.length < BOM.length) {
         this.hold(chunk);
-        return callback();
+        return [];
       }
       chunk = this.takePending(chunk);
       this.bomChecked = true;
@@ -67,16 +74,14 @@ export class RecordSplitter extends Transform {
     const batch: RawRecord[] = [];
     if (this.framing === 'lines') this.splitLines(chunk, batch);
     else this.splitValues(chunk, batch);
-    if (batch.length > 0) this.push(batch);
-    callback();
+    return batch;
   }
 
-  override _flush(callback: TransformCallback): void {
+  end(): RawRecord[] {
     const batch: RawRecord[] = [];
     const rest = this.takePending(Buffer.alloc(0));
     if (!isBlank(rest)) this.pushRecord(batch, this.pendingLine, rest, true);
-    if (batch.length > 0) this.push(batch);
-    callback();
+    return batch;
   }
 
   private splitLines(chunk: Buffer, batch: RawRecord[]): void {
@@ -184,5 +189,27 @@ export class RecordSplitter extends Transform {
     this.pending = [];
     this.pendingBytes = 0;
     return whole;
+  }
+}
+
+/** Stream form of `RecordFramer`: bytes in, one `RawRecord[]` per input chunk out. */
+export class RecordSplitter extends Transform {
+  private readonly framer: RecordFramer;
+
+  constructor(framing: Framing) {
+    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+    this.framer = new RecordFramer(framing);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const batch = this.framer.push(chunk);
+    if (batch.length > 0) this.push(batch);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const batch = this.framer.end();
+    if (batch.length > 0) this.push(batch);
+    callback();
   }
 }

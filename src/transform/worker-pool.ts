@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { BlockResult, BlockTask } from './encode-block.js';
+
+interface Pending {
+  resolve: (result: BlockResult) => void;
+  reject: (error: Error) => void;
+}
+
+/** The worker script: compiled JS in dist/; under the test runner, the TypeScript source through tsx. */
+function workerScript(): { url: URL; execArgv: string[] } {
+  const js = new URL('./encode-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { url: js, execArgv: [] };
+  return { url: new URL('./encode-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+}
+
+/** Parser threads: each block goes to the thread with the fewest blocks in hand. */
+export class EncodePool {
+  private readonly workers: { worker: Worker; inFlight: number }[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  /** `size` 0 means one thread per core. */
+  constructor(size: number) {
+    const count = size > 0 ? size : availableParallelism();
+    const { url, execArgv } = workerScript();
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(url, { execArgv });
+      const slot = { worker, inFlight: 0 };
+      worker.on('message', (message: { id: number; result?: BlockResult; error?: string }) => {
+        slot.inFlight -= 1;
+        const waiter = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.error !== undefined) waiter?.reject(new Error(`parser thread: ${message.error}`));
+        else waiter?.resolve(message.result!);
+      });
+      worker.on('error', (error) => this.fail(error));
+      this.workers.push(slot);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  run(task: BlockTask): Promise<BlockResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    const id = this.nextId++;
+    slot.inFlight += 1;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, task });
+    });
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map(({ worker }) => worker.terminate()));
+  }
+}
