@@ -17,9 +17,16 @@ export const s3OptionsOf = (config: Config) => ({
 
 export const isS3Url = (url: string): boolean => url.startsWith('s3://');
 
-/** A source for `s3://bucket/prefix` or a local folder; S3 sources of one run share a client. */
-export function openSource(url: string, config: Config, shared: { client?: S3Client } = {}): Source {
-  if (!isS3Url(url)) return new LocalSource(url);
-  shared.client ??= createS3Client(s3OptionsOf(config));
-  return new S3Source(url, shared.client);
+const clients = new WeakMap<Config, S3Client>();
+
+/** The S3 client of a config: one per config, so a run's sources and staging share connections. */
+export function s3Client(config: Config): S3Client {
+  let client = clients.get(config);
+  if (!client) clients.set(config, (client = createS3Client(s3OptionsOf(config))));
+  return client;
+}
+
+/** A source for `s3://bucket/prefix` or a local folder. */
+export function openSource(url: string, config: Config): Source {
+  return isS3Url(url) ? new S3Source(url, s3Client(config)) : new LocalSource(url);
 }

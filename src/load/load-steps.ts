@@ -1,6 +1,6 @@
 import { EtlError, describeError } from '../errors.js';
 import type { StagingTable } from '../transform/schema.js';
-import { ALL_TABLES, countRows, createTables as createTableStatements, dropTables, transformSteps, truncateStaging, type TableName } from './queries.js';
+import { ALL_TABLES, analyzeTable, countRows, createTables as createTableStatements, dropTables, transformSteps, truncateStaging, type TableName } from './queries.js';
 import type { Warehouse } from './warehouse.js';
 
 /** The original project's create_tables step: drop every table, create them empty. */
@@ -15,11 +15,13 @@ export async function ensureTables(warehouse: Warehouse): Promise<void> {
   for (const sql of createTableStatements(warehouse.dialect)) await warehouse.query(sql);
 }
 
-/** Replaces a staging table's rows with the CSV chunks given; resolves to rows loaded. */
-export async function stageTable(warehouse: Warehouse, table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+/** Replaces a staging table's rows with what `load` COPYs into it; resolves to rows loaded. */
+export async function stageTable(warehouse: Warehouse, table: StagingTable, load: () => Promise<number>): Promise<number> {
   await warehouse.query(truncateStaging(table.table));
   try {
-    return await warehouse.copyCsv(table, chunks);
+    const rows = await load();
+    await warehouse.query(analyzeTable(table.table));
+    return rows;
   } catch (error) {
     if (error instanceof EtlError) throw error;
     throw new EtlError(`Loading ${table.table} failed on ${warehouse.description}: ${describeError(error)}`, { cause: error });

@@ -36,7 +36,8 @@ export const postgresDialect: Dialect = {
 // Create and drop
 
 const stagingColumns = (table: StagingTable): string =>
-  [...table.fields.map((f) => `${f.column} ${f.sqlType}`), 'source_key VARCHAR(1024)', 'source_line INTEGER']
+  // Defaults for Redshift's direct JSON COPY, which cannot say where a row came from.
+  [...table.fields.map((f) => `${f.column} ${f.sqlType}`), "source_key VARCHAR(1024) DEFAULT ''", 'source_line INTEGER DEFAULT 0']
     .map((c) => `  ${c}`)
     .join(',\n');
 
@@ -113,12 +114,18 @@ export const dropTables = (): string[] => ALL_TABLES.map(dropTable);
 
 export const truncateStaging = (table: StagingTableName): string => `TRUNCATE ${table}`;
 
+/** Fresh statistics after a load, so the transform's joins get hash plans rather than nested loops. */
+export const analyzeTable = (table: TableName): string => `ANALYZE ${table}`;
+
 /** Column list of a staging table's CSV, as COPY takes it. */
 export const stagingColumnList = (table: StagingTable): string => `(${table.columns.join(', ')})`;
 
 /** COPY of staging CSV from a client stream (PostgreSQL) or an attached blob (PGlite). */
 export const copyCsv = (table: StagingTable, from: 'STDIN' | "'/dev/blob'"): string =>
-  `COPY ${table.table} ${stagingColumnList(table)} FROM ${from} WITH (FORMAT csv)`;
+  `COPY ${table.table} ${stagingColumnList(table)} FROM ${from} WITH ${CSV_COPY_OPTIONS}`;
+
+/** How PostgreSQL reads our staging CSV (src/transform/csv.ts): NULL is an unquoted \N. */
+export const CSV_COPY_OPTIONS = `(FORMAT csv, NULL '\\N')`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Transform: staging -> star schema. Each statement merges the staged batch into what is already there, so
@@ -184,26 +191,20 @@ WHEN NOT MATCHED THEN INSERT (artist_id, name, location, latitude, longitude, so
     // The equality join keeps matching a hash join; only candidates with the same title and artist meet.
     name: 'pick staged plays',
     sql: `CREATE TEMP TABLE batch_plays AS
-WITH plays AS (
-  SELECT ${START_TIME} AS start_time, CAST(e.user_id AS INTEGER) AS user_id, e.level, e.session_id, e.item_in_session,
-    e.location, e.user_agent, e.first_name, e.last_name, e.gender, e.song, e.artist, e.length
-  FROM (
-    SELECT s.*, ROW_NUMBER() OVER (PARTITION BY session_id, item_in_session ORDER BY ${d.bytewise('source_key')}, source_line) AS pick
-    FROM staging_events s
-    WHERE page = 'NextSong' AND user_id <> ''
-  ) e
-  WHERE e.pick = 1
-),
-matches AS (
-  SELECT p.session_id, p.item_in_session, s.song_id, s.artist_id,
-    ROW_NUMBER() OVER (PARTITION BY p.session_id, p.item_in_session ORDER BY ${d.bytewise('s.song_id')}) AS pick
-  FROM plays p
-  JOIN songs s ON s.title = p.song AND s.artist_name = p.artist AND ABS(s.duration - p.length) <= 0.01
-)
-SELECT p.start_time, p.user_id, p.level, m.song_id, m.artist_id, p.session_id, p.item_in_session, p.location,
-  p.user_agent, p.first_name, p.last_name, p.gender
-FROM plays p
-LEFT JOIN matches m ON m.session_id = p.session_id AND m.item_in_session = p.item_in_session AND m.pick = 1`,
+SELECT start_time, user_id, level, song_id, artist_id, session_id, item_in_session, location, user_agent,
+  first_name, last_name, gender
+FROM (
+  SELECT ${START_TIME} AS start_time, CAST(e.user_id AS INTEGER) AS user_id, e.level, s.song_id, s.artist_id,
+    e.session_id, e.item_in_session, e.location, e.user_agent, e.first_name, e.last_name, e.gender,
+    ROW_NUMBER() OVER (
+      PARTITION BY e.session_id, e.item_in_session
+      ORDER BY ${d.bytewise('e.source_key')}, e.source_line, ${d.bytewise('s.song_id')}
+    ) AS pick
+  FROM staging_events e
+  LEFT JOIN songs s ON s.title = e.song AND s.artist_name = e.artist AND ABS(s.duration - e.length) <= 0.01
+  WHERE e.page = 'NextSong' AND e.user_id <> ''
+) ranked
+WHERE pick = 1`,
   },
   {
     name: 'merge songplays',

@@ -1,3 +1,4 @@
+import type { StagingArea } from '../pipeline/staging-area.js';
 import type { StagingTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
@@ -18,8 +19,13 @@ export interface Warehouse {
   /** Where it is, for messages: never includes a password. */
   readonly description: string;
   query(sql: string, params?: unknown[]): Promise<QueryResult>;
-  /** Streams staging CSV rows (whole lines per chunk) into a staging table by COPY; resolves to rows loaded. */
-  copyCsv(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number>;
+  /**
+   * Loads staging CSV (whole rows per chunk) into a staging table as extract produces it (`etl run`);
+   * resolves to rows loaded. Engines that COPY from S3 (Redshift) first write the chunks to `area()`.
+   */
+  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number>;
+  /** Loads what an extract wrote to a staging area (`etl stage`); resolves to rows loaded. */
+  loadArea(table: StagingTable, area: StagingArea): Promise<number>;
   /** Runs `work` in one transaction: all of it commits, or none of it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

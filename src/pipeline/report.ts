@@ -49,6 +49,8 @@ export interface RunReport {
   /** Row counts after the run. */
   counts: Record<string, number>;
   rejectsFile?: string;
+  /** `etl extract`: where the staging CSV went (a folder or an s3:// prefix). */
+  stagingArea?: string;
 }
 
 export const emptySourceReport = (source: string): SourceReport => ({

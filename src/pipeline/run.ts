@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { EtlError, describeError } from '../errors.js';
-import { openSource } from '../extract/open-source.js';
+import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
 import { openWarehouse } from '../load/connect.js';
 import { countTables, ensureTables, stageTable, transformStaged } from '../load/load-steps.js';
 import type { Warehouse } from '../load/warehouse.js';
@@ -12,7 +12,7 @@ import { extractTable } from './extract-table.js';
 import type { Progress } from './progress.js';
 import { RejectsFile } from './rejects.js';
 import { emptySourceReport, timed, type RunReport } from './report.js';
-import { readLocalParts, readManifest, writeLocalParts } from './staging-area.js';
+import { LocalStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
 
 /** Songs first: their staging table is what plays are matched against. */
 const KINDS: readonly RecordKind[] = ['songs', 'events'];
@@ -101,11 +101,24 @@ async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => 
   }
 }
 
+/** A staging area at `url` (an s3:// prefix or a folder). */
+function stagingAreaAt(config: Config, url: string): StagingArea {
+  const partBytes = config.etl.partSizeMb * 1024 * 1024;
+  return isS3Url(url) ? new S3StagingArea(url, s3Client(config), partBytes) : new LocalStagingArea(url, partBytes);
+}
+
+/** Where this run's staging CSV goes: under S3.STAGING (S3 or a folder) in a folder of its own, else the run folder. */
+function runStagingArea(context: RunContext): StagingArea {
+  const base = context.config.s3.staging;
+  const url = base === '' ? join(context.runDir, 'staging') : isS3Url(base) ? `${base.replace(/\/*$/, '/')}${context.report.runId}/` : join(base, context.report.runId);
+  return stagingAreaAt(context.config, url);
+}
+
 /** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
-function stagingCsv(context: RunContext, kind: RecordKind, shared: object): AsyncGenerator<Buffer> {
+function stagingCsv(context: RunContext, kind: RecordKind): AsyncGenerator<Buffer> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
-  const source = openSource(url, config, shared);
+  const source = openSource(url, config);
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
   const tracker = options.progress.track(kind === 'songs' ? 'song_data' : 'log_data');
   context.pool ??= new EncodePool(config.etl.workers);
@@ -130,13 +143,12 @@ function checkErrorBudget(context: RunContext): void {
 /** `etl extract`: sources -> validated staging CSV parts in the run folder (or a dry run that keeps nothing). */
 export function extract(options: RunOptions): Promise<RunReport> {
   return inRun('extract', options, async (context) => {
-    const shared = {};
-    const stagingDir = join(context.runDir, 'staging');
+    const area = runStagingArea(context);
+    context.report.stagingArea = area.url;
     for (const kind of KINDS) {
       await timed(context.report, `extract ${kind}`, async () => {
-        const manifest = await writeLocalParts(stagingDir, STAGING[kind], stagingCsv(context, kind, shared), context.config.etl.partSizeMb * 1024 * 1024);
+        await area.write(STAGING[kind], stagingCsv(context, kind));
         context.report.rowsAdded[STAGING[kind].table] = context.report.sources[kind]!.loaded;
-        return manifest;
       });
     }
     await writeFile(latestExtractFile(context.config), context.report.runId + '\n');
@@ -146,10 +158,9 @@ export function extract(options: RunOptions): Promise<RunReport> {
 /** `etl run --dry-run`: extract and validate everything, keep nothing but the report and rejects. */
 export function dryRun(options: RunOptions): Promise<RunReport> {
   return inRun('run', { ...options, dryRun: true }, async (context) => {
-    const shared = {};
     for (const kind of KINDS) {
       await timed(context.report, `extract ${kind}`, async () => {
-        for await (const chunk of stagingCsv(context, kind, shared)) void chunk;
+        for await (const chunk of stagingCsv(context, kind)) void chunk;
       });
     }
   });
@@ -161,13 +172,15 @@ export function stage(options: RunOptions): Promise<RunReport> {
     const { config, report } = context;
     const fromRun = options.fromRun ?? (await readFile(latestExtractFile(config), 'utf8').catch(() => '')).trim();
     if (!fromRun) throw new EtlError(`No extract run found in ${runsDir(config)}: run \`etl extract\` first`);
-    const stagingDir = join(runsDir(config), fromRun, 'staging');
+    const extracted = await readReport(config, fromRun);
+    if (extracted.command !== 'extract' || !extracted.stagingArea) throw new EtlError(`Run ${fromRun} is not an extract run with staging data`);
+    const area = stagingAreaAt(config, extracted.stagingArea);
+    report.stagingArea = area.url;
     await withWarehouse(config, async (warehouse) => {
       await ensureTables(warehouse);
       for (const kind of KINDS) {
         const table = STAGING[kind];
-        const manifest = await readManifest(stagingDir, table);
-        report.rowsAdded[table.table] = await timed(report, `stage ${kind}`, () => stageTable(warehouse, table, readLocalParts(stagingDir, manifest)));
+        report.rowsAdded[table.table] = await timed(report, `stage ${kind}`, () => stageTable(warehouse, table, () => warehouse.loadArea(table, area)));
       }
       report.counts = await countTables(warehouse);
     });
@@ -192,11 +205,14 @@ export function run(options: RunOptions): Promise<RunReport> {
     const { config, report } = context;
     await withWarehouse(config, async (warehouse) => {
       await ensureTables(warehouse);
-      const shared = {};
+      let area: StagingArea | undefined;
+      const stagingArea = () => (area ??= runStagingArea(context));
       for (const kind of KINDS) {
         const table = STAGING[kind];
-        report.rowsAdded[table.table] = await timed(report, `extract+stage ${kind}`, () => stageTable(warehouse, table, stagingCsv(context, kind, shared)));
+        const load = () => warehouse.loadStream(table, stagingCsv(context, kind), stagingArea);
+        report.rowsAdded[table.table] = await timed(report, `extract+stage ${kind}`, () => stageTable(warehouse, table, load));
       }
+      if (area) report.stagingArea = area.url;
       checkErrorBudget(context);
       Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse)));
       report.counts = await countTables(warehouse);

@@ -1,78 +1,104 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { EtlError } from '../errors.js';
+import { readS3Parts, s3ManifestUrl, wholeRows, writeS3Parts } from '../load/s3-staging.js';
 import type { StagingTable } from '../transform/schema.js';
 
 /**
- * The hand-off between `etl extract` and `etl stage`: staging CSV in parts, with a manifest per table in
- * Redshift's manifest format listing exactly this run's parts.
+ * The hand-off between extract and load: staging CSV in parts, with a manifest per table in Redshift's
+ * manifest format listing exactly one run's parts. A local folder, or an S3 prefix that Redshift COPYs from.
  */
 export interface Manifest {
   entries: { url: string; mandatory: boolean; meta: { content_length: number } }[];
 }
 
-export const manifestPath = (dir: string, table: StagingTable): string => join(dir, `${table.table}.manifest`);
-
-/** Writes CSV chunks (whole rows each) to parts of about `partBytes`; returns the manifest. */
-export async function writeLocalParts(dir: string, table: StagingTable, chunks: AsyncIterable<string | Buffer>, partBytes: number): Promise<Manifest> {
-  await mkdir(join(dir, table.table), { recursive: true });
-  const manifest: Manifest = { entries: [] };
-  let out: ReturnType<typeof createWriteStream> | undefined;
-  let bytes = 0;
-  const close = async () => {
-    if (!out) return;
-    out.end();
-    await once(out, 'close');
-    manifest.entries.at(-1)!.meta = { content_length: bytes };
-    out = undefined;
-  };
-  for await (const chunk of chunks) {
-    if (!out) {
-      const name = `${table.table}/part-${String(manifest.entries.length).padStart(5, '0')}.csv`;
-      out = createWriteStream(join(dir, name));
-      manifest.entries.push({ url: name, mandatory: true, meta: { content_length: 0 } });
-      bytes = 0;
-    }
-    bytes += Buffer.byteLength(chunk);
-    if (!out.write(chunk)) await once(out, 'drain');
-    if (bytes >= partBytes) await close();
-  }
-  await close();
-  await writeFile(manifestPath(dir, table), JSON.stringify(manifest, null, 2) + '\n');
-  return manifest;
+export interface StagingArea {
+  /** Where it is: a folder, or `s3://bucket/prefix/<run-id>/`. */
+  readonly url: string;
+  /** Writes a table's CSV chunks (whole rows each) as parts; resolves to the manifest written. */
+  write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest>;
+  /** The table's manifest location (an s3:// URL for S3 areas). */
+  manifestUrl(table: StagingTable): string;
+  /** The table's staged CSV, as chunks of whole rows. */
+  read(table: StagingTable): AsyncIterable<Buffer>;
 }
 
-export async function readManifest(dir: string, table: StagingTable): Promise<Manifest> {
-  const path = manifestPath(dir, table);
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as Manifest;
-  } catch (error) {
-    throw new EtlError(`Cannot read staging manifest ${path}: run \`etl extract\` first (${(error as NodeJS.ErrnoException).code ?? error})`);
+/** A folder: parts `<table>/part-00000.csv`, manifest `<table>.manifest` with paths relative to the folder. */
+export class LocalStagingArea implements StagingArea {
+  readonly url: string;
+
+  constructor(
+    dir: string,
+    private readonly partBytes: number,
+  ) {
+    this.url = resolve(dir);
+  }
+
+  manifestUrl(table: StagingTable): string {
+    return join(this.url, `${table.table}.manifest`);
+  }
+
+  async write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
+    await mkdir(join(this.url, table.table), { recursive: true });
+    const manifest: Manifest = { entries: [] };
+    let out: ReturnType<typeof createWriteStream> | undefined;
+    let bytes = 0;
+    const close = async () => {
+      if (!out) return;
+      out.end();
+      await once(out, 'close');
+      manifest.entries.at(-1)!.meta = { content_length: bytes };
+      out = undefined;
+    };
+    for await (const chunk of chunks) {
+      if (!out) {
+        const name = `${table.table}/part-${String(manifest.entries.length).padStart(5, '0')}.csv`;
+        out = createWriteStream(join(this.url, name));
+        manifest.entries.push({ url: name, mandatory: true, meta: { content_length: 0 } });
+        bytes = 0;
+      }
+      bytes += Buffer.byteLength(chunk);
+      if (!out.write(chunk)) await once(out, 'drain');
+      if (bytes >= this.partBytes) await close();
+    }
+    await close();
+    await writeFile(this.manifestUrl(table), JSON.stringify(manifest, null, 2) + '\n');
+    return manifest;
+  }
+
+  async *read(table: StagingTable): AsyncGenerator<Buffer> {
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(await readFile(this.manifestUrl(table), 'utf8')) as Manifest;
+    } catch (error) {
+      throw new EtlError(`Cannot read staging manifest ${this.manifestUrl(table)}: run \`etl extract\` first (${(error as NodeJS.ErrnoException).code ?? error})`);
+    }
+    for (const entry of manifest.entries) {
+      yield* wholeRows(createReadStream(join(this.url, entry.url), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>);
+    }
   }
 }
 
-/** A local staging area's parts, as whole-row chunks (each part is whole rows, read in pieces cut at row ends). */
-export async function* readLocalParts(dir: string, manifest: Manifest): AsyncGenerator<Buffer> {
-  for (const entry of manifest.entries) {
-    let carry = Buffer.alloc(0);
-    let quoted = false;
-    for await (const piece of createReadStream(join(dir, entry.url), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-      // Cut after the last line end that is outside quotes; carry the rest to the next piece.
-      let cut = -1;
-      for (let i = 0; i < piece.length; i++) {
-        const b = piece[i];
-        if (b === 0x22) quoted = !quoted;
-        else if (b === 0x0a && !quoted) cut = i;
-      }
-      if (cut === -1) {
-        carry = Buffer.concat([carry, piece]);
-        continue;
-      }
-      yield Buffer.concat([carry, piece.subarray(0, cut + 1)]);
-      carry = Buffer.from(piece.subarray(cut + 1));
-    }
-    if (carry.length > 0) yield carry;
+/** An S3 prefix: gzipped parts uploaded as they are produced (multipart, nothing on local disk). */
+export class S3StagingArea implements StagingArea {
+  constructor(
+    readonly url: string,
+    private readonly client: S3Client,
+    private readonly partBytes: number,
+  ) {}
+
+  manifestUrl(table: StagingTable): string {
+    return s3ManifestUrl(this.url, table);
+  }
+
+  write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
+    return writeS3Parts(this.url, table, chunks as AsyncIterable<string>, { client: this.client, partBytes: this.partBytes });
+  }
+
+  read(table: StagingTable): AsyncIterable<Buffer> {
+    return readS3Parts(this.manifestUrl(table), this.client);
   }
 }

@@ -111,15 +111,15 @@ export class RecordFramer {
         start = i;
       }
       if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (b === 0x5c) this.escaped = true;
-        else if (b === 0x22) this.inString = false;
-        else if (b === NEWLINE) {
-          // JSON strings cannot hold a raw line end: the value is broken; end it here so the next line recovers.
+        if (b === NEWLINE) {
+          // JSON strings cannot hold a raw line end, not even after a backslash: the value is broken; end it
+          // here so the next line recovers (and is counted).
           this.endValue(batch, chunk.subarray(start, i));
           this.line += 1;
           start = i + 1;
-        }
+        } else if (this.escaped) this.escaped = false;
+        else if (b === 0x5c) this.escaped = true;
+        else if (b === 0x22) this.inString = false;
         continue;
       }
       if (b === NEWLINE) this.line += 1;

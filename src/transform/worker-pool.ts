@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BlockResult, BlockTask } from './encode-block.js';
 
@@ -9,11 +10,17 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** The worker script: compiled JS in dist/; under the test runner, the TypeScript source through tsx. */
+/**
+ * The worker script: compiled JS in dist/; under the test runner, the TypeScript source through tsx. Node 20
+ * ignores `--import` in a worker's execArgv, so a tiny ES module registers tsx in the thread, then loads the source.
+ */
 function workerScript(): { url: URL; execArgv: string[] } {
   const js = new URL('./encode-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return { url: js, execArgv: [] };
-  return { url: new URL('./encode-worker.ts', import.meta.url), execArgv: ['--import', 'tsx'] };
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
+  const source = new URL('./encode-worker.ts', import.meta.url).href;
+  const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(source)});`;
+  return { url: new URL(`data:text/javascript,${encodeURIComponent(boot)}`), execArgv: [] };
 }
 
 /** Parser threads: each block goes to the thread with the fewest blocks in hand. */

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { EtlError, describeError } from '../../errors.js';
+import type { StagingArea } from '../../pipeline/staging-area.js';
 import type { StagingTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
@@ -53,6 +54,14 @@ export class PgliteWarehouse implements Warehouse {
     }
     await flush();
     return rows;
+  }
+
+  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+    return this.copyCsv(table, chunks);
+  }
+
+  loadArea(table: StagingTable, area: StagingArea): Promise<number> {
+    return this.copyCsv(table, area.read(table));
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
+import type { StagingArea } from '../../pipeline/staging-area.js';
 import type { StagingTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect, type Dialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
@@ -81,6 +82,14 @@ export class PostgresWarehouse implements Warehouse {
     const copy = this.client.query(copyFrom(copyCsv(table, 'STDIN')));
     await pipeline(Readable.from(chunks, { objectMode: false }), copy);
     return copy.rowCount ?? 0;
+  }
+
+  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>, _area?: () => StagingArea): Promise<number> {
+    return this.copyCsv(table, chunks);
+  }
+
+  loadArea(table: StagingTable, area: StagingArea): Promise<number> {
+    return this.copyCsv(table, area.read(table));
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {

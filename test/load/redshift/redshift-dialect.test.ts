@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { postgresDialect, transformSteps, type Dialect } from '../../../src/load/queries.js';
+import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
+
+/** PostgreSQL's bytewise fragment `<expr> COLLATE "C"` rewritten as Redshift's `COLLATE(<expr>, 'case_sensitive')`. */
+const postgresToRedshift = (sql: string): string => sql.replace(/([\w.]+) COLLATE "C"/g, "COLLATE($1, 'case_sensitive')");
+
+describe('the transform Redshift runs is the text tested on PostgreSQL', () => {
+  const postgres = transformSteps(postgresDialect);
+  const redshift = transformSteps(redshiftDialect);
+
+  it('has the same steps, in the same order', () => {
+    expect(redshift.map((s) => s.name)).toEqual(postgres.map((s) => s.name));
+  });
+
+  it('differs, statement by statement, only in the bytewise comparison fragments', () => {
+    let fragments = 0;
+    postgres.forEach((step, i) => {
+      fragments += (step.sql.match(/ COLLATE "C"/g) ?? []).length;
+      expect(redshift[i]!.sql, step.name).toBe(postgresToRedshift(step.sql));
+    });
+    // The "first key" orderings and "lower key" comparisons of rules 1, 3 and 4 go through bytewise().
+    expect(fragments).toBeGreaterThan(0);
+  });
+
+  it('depends on the dialect through bytewise() alone', () => {
+    const plain = (d: Dialect): Dialect => ({ ...d, bytewise: (expr) => expr });
+    expect(transformSteps(plain(redshiftDialect))).toEqual(transformSteps(plain(postgresDialect)));
+  });
+});
+
+describe('the Redshift dialect', () => {
+  it('pins byte order with an explicit case-sensitive collation', () => {
+    expect(redshiftDialect.bytewise('o.source_key')).toBe("COLLATE(o.source_key, 'case_sensitive')");
+  });
+
+  it('uses an IDENTITY surrogate key', () => {
+    expect(redshiftDialect.surrogateKey).toBe('BIGINT IDENTITY(0,1)');
+  });
+
+  it('keeps the fact table off song_id, which is NULL for almost every play', () => {
+    expect(redshiftDialect.tableAttributes('songplays')).not.toContain('song_id');
+  });
+});

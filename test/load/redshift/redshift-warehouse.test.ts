@@ -1,0 +1,149 @@
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../../../src/config/config.js';
+import { EtlError } from '../../../src/errors.js';
+import { copyStatement, loadErrorsQuery, type CopyAuth } from '../../../src/load/redshift/copy.js';
+import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
+import { RedshiftWarehouse } from '../../../src/load/redshift/redshift-warehouse.js';
+import { STAGING } from '../../../src/transform/schema.js';
+
+const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET };
+const ROLE: CopyAuth = { kind: 'role', roleArn: 'arn:aws:iam::123456789012:role/dwhRole' };
+
+const cluster = (overrides: Partial<Config['cluster']> = {}): Config['cluster'] => ({
+  host: '127.0.0.1',
+  port: 5432,
+  database: 'postgres',
+  user: 'postgres',
+  password: '',
+  ssl: 'auto',
+  ...overrides,
+});
+
+/**
+ * A stand-in for the Redshift session: answers pg_last_copy_id(), pg_last_copy_count() and the load-error
+ * query from a script, and records every statement.
+ */
+class FakeSession {
+  readonly sent: string[] = [];
+  copyId = 41;
+  constructor(
+    private readonly script: { copyRows?: number; copyError?: Error; failBeforeLoad?: boolean; loadErrors?: Record<string, unknown>[] },
+  ) {}
+
+  async query(config: string | { text: string }): Promise<{ fields: { name: string }[]; rows: Record<string, unknown>[] }> {
+    const sql = typeof config === 'string' ? config : config.text;
+    this.sent.push(sql);
+    const result = (rows: Record<string, unknown>[]) => ({ fields: Object.keys(rows[0] ?? {}).map((name) => ({ name })), rows });
+    if (sql.startsWith('COPY ')) {
+      if (!this.script.failBeforeLoad) this.copyId += 1;
+      if (this.script.copyError) throw this.script.copyError;
+      return result([]);
+    }
+    if (sql === 'SELECT pg_last_copy_id() AS id') return result([{ id: this.copyId }]);
+    if (sql === 'SELECT pg_last_copy_count() AS n') return result([{ n: this.script.copyRows ?? 0 }]);
+    if (sql === loadErrorsQuery('stl')) return result(this.script.loadErrors ?? []);
+    throw new Error(`unexpected statement: ${sql}`);
+  }
+}
+
+class TestRedshift extends RedshiftWarehouse {
+  static on(session: FakeSession): TestRedshift {
+    return new TestRedshift(session as unknown as pg.Client, 'Redshift at test:5439/dev', 'stl', { auth: () => Promise.reject(new Error('no S3 access in this test')) });
+  }
+}
+
+const rejection = (promise: Promise<unknown>): Promise<EtlError> =>
+  promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => {
+      expect(error).toBeInstanceOf(EtlError);
+      expect((error as EtlError).message).not.toMatch(/[\r\n]/);
+      return error as EtlError;
+    },
+  );
+
+describe('RedshiftWarehouse', () => {
+  it('refuses CLUSTER.SSL=disable before connecting', async () => {
+    const error = await rejection(RedshiftWarehouse.open(cluster({ ssl: 'disable' })));
+    expect(error.message).toBe('CLUSTER.SSL=disable is not allowed for Redshift: its connections always use TLS (set CLUSTER.SSL to auto or require)');
+  });
+
+  it('always connects with TLS: a server without it is refused', async () => {
+    // The local PostgreSQL server has TLS off; a Redshift connection must not fall back to clear text.
+    const error = await rejection(RedshiftWarehouse.open(cluster()));
+    expect(error.message).toBe('Cannot connect to Redshift at 127.0.0.1:5432, database postgres, user postgres: The server does not support SSL connections');
+  });
+
+  it('is the redshift engine with the Redshift dialect', () => {
+    const warehouse = TestRedshift.on(new FakeSession({}));
+    expect(warehouse.engine).toBe('redshift');
+    expect(warehouse.dialect).toBe(redshiftDialect);
+    expect(warehouse.description).toBe('Redshift at test:5439/dev');
+  });
+
+  it('cannot take staging CSV from the client: it says to stage on S3', async () => {
+    const warehouse = TestRedshift.on(new FakeSession({}));
+    const error = await rejection(warehouse.copyCsv(STAGING.events));
+    expect(error.message).toBe(
+      'Redshift cannot load staging_events from this machine: it stages from S3. Set S3.STAGING to an s3:// location, so extract writes the staging parts there and Redshift COPYs them',
+    );
+  });
+
+  it('loads the staged parts by COPY ... MANIFEST and counts rows with pg_last_copy_count()', async () => {
+    const session = new FakeSession({ copyRows: 8056 });
+    const url = 's3://sparkify-staging/run-1/staging_events.manifest';
+    const rows = await TestRedshift.on(session).copyFromManifest(STAGING.events, url, ROLE, { region: 'us-west-2' });
+    expect(rows).toBe(8056);
+    expect(session.sent).toEqual([
+      'SELECT pg_last_copy_id() AS id',
+      copyStatement(STAGING.events, { format: 'csv-manifest', manifestUrl: url }, { auth: ROLE, region: 'us-west-2' }),
+      'SELECT pg_last_copy_count() AS n',
+    ]);
+  });
+
+  it('loads the raw JSON directly and returns the lines Redshift rejected', async () => {
+    const session = new FakeSession({
+      copyRows: 8055,
+      loadErrors: [{ source: 's3://udacity-dend/log_data/2018/11/2018-11-01-events.json', line: '12', column_name: 'ts', reason: 'Invalid digit', raw: '{"ts":"x"}' }],
+    });
+    const source = { from: 's3://udacity-dend/log_data', jsonPaths: 's3://udacity-dend/log_json_path.json' };
+    const result = await TestRedshift.on(session).copyDirect(STAGING.events, source, ROLE, { region: 'us-west-2', maxErrors: 1000 });
+    expect(result).toEqual({
+      rows: 8055,
+      rejections: [{ source: 's3://udacity-dend/log_data/2018/11/2018-11-01-events.json', line: 12, reason: 'ts: Invalid digit', raw: '{"ts":"x"}' }],
+    });
+    expect(session.sent[1]).toBe(copyStatement(STAGING.events, { format: 'json', ...source }, { auth: ROLE, region: 'us-west-2', maxErrors: 1000 }));
+  });
+
+  it('names the first rejected line when a load fails, never the statement and its secret', async () => {
+    const session = new FakeSession({
+      copyError: new Error("Load into table 'staging_songs' failed.  Check 'stl_load_errors' system table for details."),
+      loadErrors: [
+        { source: 's3://sparkify-staging/staging_songs/part-00000.csv.gz', line: 3, column_name: 'year', reason: 'Invalid digit', raw: 'x' },
+        { source: 's3://sparkify-staging/staging_songs/part-00001.csv.gz', line: 9, column_name: 'year', reason: 'Invalid digit', raw: 'y' },
+      ],
+    });
+    const error = await rejection(TestRedshift.on(session).copyFromManifest(STAGING.songs, 's3://sparkify-staging/staging_songs.manifest', KEYS));
+    expect(error.message).toBe(
+      'Loading staging_songs from s3://sparkify-staging/staging_songs.manifest failed on Redshift at test:5439/dev: s3://sparkify-staging/staging_songs/part-00000.csv.gz line 3: year: Invalid digit (and 1 more)',
+    );
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it("does not blame an earlier COPY's rejected lines on one that failed before loading", async () => {
+    const session = new FakeSession({
+      failBeforeLoad: true,
+      copyError: new Error('S3ServiceException:Access Denied,Status 403'),
+      loadErrors: [{ source: 's3://old/part', line: 1, column_name: '', reason: 'stale', raw: '' }],
+    });
+    const error = await rejection(TestRedshift.on(session).copyFromManifest(STAGING.songs, 's3://sparkify-staging/staging_songs.manifest', KEYS));
+    expect(error.message).toBe(
+      'Loading staging_songs from s3://sparkify-staging/staging_songs.manifest failed on Redshift at test:5439/dev: S3ServiceException:Access Denied,Status 403',
+    );
+    expect(session.sent).not.toContain(loadErrorsQuery('stl'));
+  });
+});
