@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkFailure, formatChecks, runChecks } from './load/quality-checks.js';
 import { loadConfig, type Config } from './config/config.js';
 import { describeError, EtlError } from './errors.js';
 import { generate } from './generate/generator.js';
@@ -6,7 +7,7 @@ import { openWarehouse } from './load/connect.js';
 import { countTables, createTables } from './load/load-steps.js';
 import { createProgress } from './pipeline/progress.js';
 import { formatReport, formatRows } from './pipeline/format.js';
-import { dryRun, extract, readReport, run, stage, transform, type RunOptions } from './pipeline/run.js';
+import { dryRun, extract, readReport, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
 import type { RunReport } from './pipeline/report.js';
 
 const integer = (name: string, min = 0) => (value: string): number => {
@@ -46,10 +47,22 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
       }
     });
 
-  program
-    .command('extract')
-    .description('read the sources, validate every record, write staging CSV parts and a report to the run folder')
-    .action(async () => printReport(await extract(runOptions())));
+  const selectionOptions = (command: Command) =>
+    command
+      .option('--full-refresh', 'load every object, also those the load ledger lists as loaded and unchanged')
+      .option('--since <YYYY-MM-DD>', 'only log objects of this day or later (a backfill)')
+      .option('--until <YYYY-MM-DD>', 'only log objects of this day or earlier');
+  interface SelectionFlags {
+    fullRefresh?: boolean;
+    since?: string;
+    until?: string;
+  }
+
+  selectionOptions(
+    program
+      .command('extract')
+      .description('read the new or changed objects, validate every record, write staging CSV parts and a report'),
+  ).action(async (opts: SelectionFlags) => printReport(await extract(runOptions(opts))));
 
   program
     .command('stage')
@@ -59,17 +72,43 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
 
   program
     .command('transform')
-    .description('staging tables -> songplays, users, songs, artists, time (one transaction)')
-    .action(async () => printReport(await transform(runOptions())));
+    .description('staging tables -> songplays, users, songs, artists, time (one transaction), then the quality checks')
+    .option('--no-check', 'skip the data quality checks')
+    .action(async (opts: { check: boolean }) => printReport(await transform(runOptions({ checks: opts.check }))));
+
+  selectionOptions(
+    program
+      .command('run')
+      .description('extract (new or changed objects), stage and transform in one streaming pass, then the quality checks')
+      .option('--dry-run', 'extract and validate only, touching no warehouse: print what would be loaded')
+      .option('--max-errors <n>', 'rejected records tolerated before the run fails (default ETL.MAX_ERRORS)', integer('--max-errors'))
+      .option('--no-check', 'skip the data quality checks'),
+  ).action(async (opts: SelectionFlags & { dryRun?: boolean; maxErrors?: number; check: boolean }) => {
+    const options = runOptions({ ...opts, checks: opts.check });
+    printReport(await (opts.dryRun ? dryRun(options) : run(options)));
+  });
 
   program
-    .command('run')
-    .description('extract, stage and transform in one streaming pass')
-    .option('--dry-run', 'extract and validate only, touching no warehouse: print what would be loaded')
-    .option('--max-errors <n>', 'rejected records tolerated before the run fails (default ETL.MAX_ERRORS)', integer('--max-errors'))
-    .action(async (opts: { dryRun?: boolean; maxErrors?: number }) => {
-      const options = runOptions({ maxErrors: opts.maxErrors });
-      printReport(await (opts.dryRun ? dryRun(options) : run(options)));
+    .command('replay')
+    .description('re-submit rejected records (a rejects.jsonl, after fixing their raw text): validate, stage, transform')
+    .argument('<rejects-file>', "a run's rejects.jsonl, or a file of the same lines")
+    .option('--max-errors <n>', 'rejected records tolerated before the replay fails', integer('--max-errors'))
+    .action(async (file: string, opts: { maxErrors?: number }) => printReport(await replay({ ...runOptions({ maxErrors: opts.maxErrors }), file })));
+
+  program
+    .command('check')
+    .description('data quality checks of the analytic tables: keys unique and present, references resolve, levels valid')
+    .option('--json', 'print the results as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const warehouse = await openWarehouse(configOf());
+      try {
+        const results = await runChecks(warehouse);
+        out(opts.json ? JSON.stringify(results) + '\n' : formatChecks(results));
+        const failure = checkFailure(results);
+        if (failure) throw failure;
+      } finally {
+        await warehouse.close();
+      }
     });
 
   program

@@ -1,6 +1,6 @@
 import { EtlError, describeError } from '../errors.js';
-import type { StagingTable } from '../transform/schema.js';
-import { ALL_TABLES, analyzeTable, countRows, createTables as createTableStatements, dropTables, transformSteps, truncateStaging, type TableName } from './queries.js';
+import type { CsvTable } from '../transform/schema.js';
+import { ALL_TABLES, analyzeTable, countRows, createTables as createTableStatements, dropTables, transformSteps, truncateStaging, type StagingTableName, type TableName } from './queries.js';
 import type { Warehouse } from './warehouse.js';
 
 /** The original project's create_tables step: drop every table, create them empty. */
@@ -16,7 +16,7 @@ export async function ensureTables(warehouse: Warehouse): Promise<void> {
 }
 
 /** Replaces a staging table's rows with what `load` COPYs into it; resolves to rows loaded. */
-export async function stageTable(warehouse: Warehouse, table: StagingTable, load: () => Promise<number>): Promise<number> {
+export async function stageTable(warehouse: Warehouse, table: CsvTable & { table: StagingTableName | 'staging_objects' }, load: () => Promise<number>): Promise<number> {
   await warehouse.query(truncateStaging(table.table));
   try {
     const rows = await load();

@@ -13,7 +13,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { EtlError, describeError } from '../errors.js';
 import { formatS3Url, parseS3Url } from '../extract/s3-location.js';
 import type { Manifest } from '../pipeline/staging-area.js';
-import type { StagingTable } from '../transform/schema.js';
+import type { CsvTable, StagingTable } from '../transform/schema.js';
 
 /** Uncompressed size of a part: large enough that per-file overhead vanishes, small enough that slices share. */
 export const DEFAULT_PART_BYTES = 64 * 1024 * 1024;
@@ -41,7 +41,7 @@ const stagingBase = (stagingUrl: string): { bucket: string; base: string } => {
 };
 
 /** Where `writeS3Parts` puts a table's manifest under `stagingUrl`. */
-export const s3ManifestUrl = (stagingUrl: string, table: StagingTable): string => {
+export const s3ManifestUrl = (stagingUrl: string, table: CsvTable): string => {
   const { bucket, base } = stagingBase(stagingUrl);
   return formatS3Url(bucket, `${base}${table.table}.manifest`);
 };
@@ -112,7 +112,7 @@ class PartUpload {
  */
 export async function writeS3Parts(
   stagingUrl: string,
-  table: StagingTable,
+  table: CsvTable,
   chunks: AsyncIterable<string | Buffer>,
   options: S3PartsOptions,
 ): Promise<Manifest> {

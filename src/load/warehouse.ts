@@ -1,5 +1,5 @@
 import type { StagingArea } from '../pipeline/staging-area.js';
-import type { StagingTable } from '../transform/schema.js';
+import type { CsvTable, StagingTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
 
@@ -23,9 +23,14 @@ export interface Warehouse {
    * Loads staging CSV (whole rows per chunk) into a staging table as extract produces it (`etl run`);
    * resolves to rows loaded. Engines that COPY from S3 (Redshift) first write the chunks to `area()`.
    */
-  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number>;
+  loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number>;
   /** Loads what an extract wrote to a staging area (`etl stage`); resolves to rows loaded. */
-  loadArea(table: StagingTable, area: StagingArea): Promise<number>;
+  loadArea(table: CsvTable, area: StagingArea): Promise<number>;
+  /**
+   * Makes sure no other etl command works on this warehouse while this one does (held until `close`); fails
+   * with a message saying so when one does.
+   */
+  lockRuns(): Promise<void>;
   /** Runs `work` in one transaction: all of it commits, or none of it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -98,18 +98,18 @@ export async function* extractTable(options: ExtractTableOptions): AsyncGenerato
       entry!.loaded += result.rows;
       entry!.rejected += result.rejections.length;
       lastLine = Math.max(lastLine, result.lastLine);
-      await rejects.write(result.rejections, report);
+      await rejects.write(options.table.kind, result.rejections, report);
       if (result.csv.length > 0) yield Buffer.from(result.csv.buffer, result.csv.byteOffset, result.csv.byteLength);
     } else if ('oversize' in step) {
       const { line, size, head } = step.oversize;
       entry!.rejected += 1;
       lastLine = line;
       const reason = `record of ${size} bytes is longer than the ${MAX_RECORD_BYTES}-byte limit`;
-      await rejects.write([{ source: entry!.key, line, reason, raw: head.toString('utf8') }], report);
+      await rejects.write(options.table.kind, [{ source: entry!.key, line, reason, raw: head.toString('utf8') }], report);
     } else if ('corrupt' in step) {
       entry!.error = `corrupt or truncated gzip data: ${step.corrupt}`;
       entry!.rejected += 1;
-      await rejects.write([{ source: entry!.key, line: lastLine + 1, reason: 'truncated or corrupt gzip data', raw: '' }], report);
+      await rejects.write(options.table.kind, [{ source: entry!.key, line: lastLine + 1, reason: 'truncated or corrupt gzip data', raw: '' }], report);
     } else {
       entry!.records = entry!.loaded + entry!.rejected;
       if (entry!.records === 0) entry!.empty = true;

@@ -27,6 +27,10 @@ export function formatReport(report: RunReport): string {
       `  ${kind}: ${source.source}: ${n(source.objects)} objects, ${n(source.records)} records read, ` +
         `${n(source.loaded)} ${report.dryRun ? 'valid' : 'loaded'}, ${n(source.rejected)} rejected`,
     );
+    const skipped = source.skipped ?? { unchanged: 0, outOfRange: 0 };
+    if (skipped.unchanged + skipped.outOfRange > 0) {
+      lines.push(`    skipped: ${n(skipped.unchanged)} objects loaded before and unchanged, ${n(skipped.outOfRange)} outside the date range`);
+    }
     for (const [reason, count] of Object.entries(source.reasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${n(count)} x ${reason}`);
     const troubled = source.objectReports.filter((o) => o.error || o.empty);
     for (const o of troubled.slice(0, 10)) lines.push(`    ${o.key}: ${o.error ?? 'empty object (no records)'}`);
@@ -36,6 +40,10 @@ export function formatReport(report: RunReport): string {
   if (added.length > 0) lines.push(`  rows added: ${added.map(([t, c]) => `${t} ${n(c)}`).join(', ')}`);
   const counts = Object.entries(report.counts);
   if (counts.length > 0) lines.push(`  rows now:   ${counts.map(([t, c]) => `${t} ${n(c)}`).join(', ')}`);
+  if (report.checks) {
+    const failed = report.checks.filter((c) => !c.passed);
+    lines.push(`  checks: ${report.checks.length - failed.length} of ${report.checks.length} passed${failed.length ? `; failed: ${failed.map((c) => c.name).join(', ')}` : ''}`);
+  }
   if (report.steps.length > 0) lines.push(`  steps: ${report.steps.map((s) => `${s.name} ${s.seconds.toFixed(1)} s`).join(', ')}`);
   if (report.rejectsFile && Object.values(report.sources).some((s) => (s?.rejected ?? 0) > 0)) lines.push(`  rejected records: ${report.rejectsFile}`);
   return lines.join('\n') + '\n';

@@ -22,6 +22,8 @@ export interface SourceReport {
   records: number;
   loaded: number;
   rejected: number;
+  /** Objects listed but not read: already loaded and unchanged, or outside the --since/--until range. */
+  skipped: { unchanged: number; outOfRange: number };
   /** Rejections by kind of reason. */
   reasons: Record<string, number>;
   objectReports: ObjectReport[];
@@ -49,6 +51,8 @@ export interface RunReport {
   /** Row counts after the run. */
   counts: Record<string, number>;
   rejectsFile?: string;
+  /** Data quality checks after the transform. */
+  checks?: { name: string; passed: boolean; count: number; offending: string[] }[];
   /** `etl extract`: where the staging CSV went (a folder or an s3:// prefix). */
   stagingArea?: string;
 }
@@ -60,6 +64,7 @@ export const emptySourceReport = (source: string): SourceReport => ({
   records: 0,
   loaded: 0,
   rejected: 0,
+  skipped: { unchanged: 0, outOfRange: 0 },
   reasons: {},
   objectReports: [],
 });

@@ -5,19 +5,24 @@ import { EtlError, describeError } from '../errors.js';
 import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
 import { openWarehouse } from '../load/connect.js';
 import { countTables, ensureTables, stageTable, transformStaged } from '../load/load-steps.js';
+import { checkFailure, runChecks } from '../load/quality-checks.js';
+import { ledgerEntries } from '../load/queries.js';
 import type { Warehouse } from '../load/warehouse.js';
-import { STAGING, type RecordKind } from '../transform/schema.js';
+import { csvLine } from '../transform/csv.js';
+import { encodeBatch } from '../transform/record-encoder.js';
+import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type RecordKind } from '../transform/schema.js';
 import { EncodePool } from '../transform/worker-pool.js';
 import { extractTable } from './extract-table.js';
 import type { Progress } from './progress.js';
-import { RejectsFile } from './rejects.js';
-import { emptySourceReport, timed, type RunReport } from './report.js';
+import { isDay, selectObjects, type Selection } from './object-selection.js';
+import { loadErrorsCsv, readRejects, RejectsFile, type RejectedRecord } from './rejects.js';
+import { addObject, emptySourceReport, timed, type RunReport, type SourceReport } from './report.js';
 import { LocalStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
 
 /** Songs first: their staging table is what plays are matched against. */
 const KINDS: readonly RecordKind[] = ['songs', 'events'];
 
-export type Command = 'run' | 'extract' | 'stage' | 'transform';
+export type Command = 'run' | 'extract' | 'stage' | 'transform' | 'replay';
 
 export interface RunOptions {
   readonly config: Config;
@@ -28,6 +33,13 @@ export interface RunOptions {
   readonly fromRun?: string;
   /** Rejections tolerated before the run fails (default: ETL.MAX_ERRORS). */
   readonly maxErrors?: number;
+  /** Load every selected object, whether the ledger says it was loaded or not. */
+  readonly fullRefresh?: boolean;
+  /** Inclusive day range (`YYYY-MM-DD`) of the log objects to load: a backfill. */
+  readonly since?: string;
+  readonly until?: string;
+  /** Run the data quality checks after the transform (default true). */
+  readonly checks?: boolean;
 }
 
 /** One run's state: its folder (report, rejects, staging parts) and the report being filled in. */
@@ -50,6 +62,9 @@ const newRunId = (): string =>
 
 async function startRun(command: Command, options: RunOptions): Promise<RunContext> {
   const { config } = options;
+  for (const [flag, value] of [['--since', options.since], ['--until', options.until]] as const) {
+    if (value !== undefined && !isDay(value)) throw new EtlError(`${flag} must be a date YYYY-MM-DD, got "${value}"`);
+  }
   const runId = newRunId();
   const runDir = join(runsDir(config), runId);
   await mkdir(runDir, { recursive: true });
@@ -92,9 +107,12 @@ async function inRun(command: Command, options: RunOptions, body: (context: RunC
   return context.report;
 }
 
+/** Opens the warehouse, takes the run lock (one etl command at a time per warehouse), makes sure tables exist. */
 async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => Promise<T>): Promise<T> {
   const warehouse = await openWarehouse(config);
   try {
+    await warehouse.lockRuns();
+    await ensureTables(warehouse);
     return await work(warehouse);
   } finally {
     await warehouse.close();
@@ -114,59 +132,111 @@ function runStagingArea(context: RunContext): StagingArea {
   return stagingAreaAt(context.config, url);
 }
 
+/** What to load of each kind: the ledger (unless a full refresh) and the day range. */
+async function selectionOf(context: RunContext, warehouse: Warehouse | undefined, kind: RecordKind): Promise<Selection> {
+  const { options } = context;
+  let ledger: Map<string, string> | undefined;
+  if (warehouse && !options.fullRefresh) {
+    const { rows } = await warehouse.query(ledgerEntries, [kind]);
+    ledger = new Map(rows.map((r) => [String(r.source_key), String(r.version)]));
+  }
+  return { ledger, since: options.since, until: options.until };
+}
+
 /** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
-function stagingCsv(context: RunContext, kind: RecordKind): AsyncGenerator<Buffer> {
+function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<Buffer> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
   const source = openSource(url, config);
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
+  const objects = selectObjects(source.list(), { ...selection, dated: kind === 'events' }, sourceReport.skipped);
   const tracker = options.progress.track(kind === 'songs' ? 'song_data' : 'log_data');
   context.pool ??= new EncodePool(config.etl.workers);
-  const chunks = extractTable({ table: STAGING[kind], source, concurrency: config.s3.concurrency, pool: context.pool, report: sourceReport, rejects, tracker });
+  const chunks = extractTable({ table: STAGING[kind], source, objects, concurrency: config.s3.concurrency, pool: context.pool, report: sourceReport, rejects, tracker });
   return (async function* () {
     yield* chunks;
     tracker.done();
   })();
 }
 
-/** Fails the run when it rejected more records than allowed; the rejections stay recorded. */
-function checkErrorBudget(context: RunContext): void {
+/** The batch's objects as staging_objects CSV: what the ledger records once the batch is transformed. */
+async function* stagedObjectsCsv(report: RunReport): AsyncGenerator<string> {
+  const loadedAt = report.startedAt.replace('T', ' ').replace('Z', '');
+  for (const kind of KINDS) {
+    let chunk = '';
+    for (const o of report.sources[kind]?.objectReports ?? []) chunk += csvLine([report.runId, kind, o.key, o.size, o.version, loadedAt]) + '\n';
+    if (chunk) yield chunk;
+  }
+}
+
+/**
+ * After the staging tables: the batch's object list (staging_objects) and its rejected records (appended to
+ * load_errors, where they stay for inspection whatever happens next).
+ */
+async function stageBookkeeping(context: RunContext, warehouse: Warehouse, area: () => StagingArea, batch: RunReport, rejectsFile: string): Promise<void> {
+  await timed(context.report, 'stage bookkeeping', async () => {
+    await stageTable(warehouse, STAGING_OBJECTS, () => warehouse.loadStream(STAGING_OBJECTS, stagedObjectsCsv(batch), area));
+    context.report.rowsAdded.load_errors = await warehouse.loadStream(LOAD_ERRORS, loadErrorsCsv(batch.runId, rejectsFile), area);
+  });
+}
+
+/** Fails the run when its batch rejected more records than allowed; the rejections stay recorded. */
+function checkErrorBudget(context: RunContext, batch: RunReport): void {
   const limit = context.options.maxErrors ?? context.config.etl.maxErrors;
-  const rejected = Object.values(context.report.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
+  const rejected = Object.values(batch.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
   if (rejected > limit) {
     throw new EtlError(
-      `${rejected} records were rejected, more than MAX_ERRORS = ${limit}: nothing was transformed; see ${context.report.rejectsFile}`,
+      `${rejected} records were rejected, more than MAX_ERRORS = ${limit}: the analytic tables were not changed; see ${batch.rejectsFile} or the load_errors table`,
     );
   }
 }
 
-/** `etl extract`: sources -> validated staging CSV parts in the run folder (or a dry run that keeps nothing). */
+/** The transform, then the quality checks: a failed check fails the command (the transform stays committed). */
+async function transformAndCheck(context: RunContext, warehouse: Warehouse): Promise<void> {
+  const { report, options } = context;
+  const onStep = (name: string) => void (name.startsWith('drop ') || options.progress.log(`transform: ${name}`));
+  Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse, onStep)));
+  report.counts = await countTables(warehouse);
+  if (options.checks === false) return;
+  const results = await timed(report, 'check', () => runChecks(warehouse));
+  report.checks = results.map((r) => ({ name: r.name, passed: r.passed, count: r.count, offending: r.offending }));
+  const failure = checkFailure(results);
+  if (failure) throw failure;
+}
+
+/** `etl extract`: sources -> validated staging CSV parts (run folder or S3.STAGING) and a report. */
 export function extract(options: RunOptions): Promise<RunReport> {
   return inRun('extract', options, async (context) => {
+    const { config, report } = context;
+    // The ledger says what is new; read it if the warehouse has one (a full refresh needs none).
+    const selections = options.fullRefresh
+      ? { songs: await selectionOf(context, undefined, 'songs'), events: await selectionOf(context, undefined, 'events') }
+      : await withWarehouse(config, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }));
     const area = runStagingArea(context);
-    context.report.stagingArea = area.url;
+    report.stagingArea = area.url;
     for (const kind of KINDS) {
-      await timed(context.report, `extract ${kind}`, async () => {
-        await area.write(STAGING[kind], stagingCsv(context, kind));
-        context.report.rowsAdded[STAGING[kind].table] = context.report.sources[kind]!.loaded;
+      await timed(report, `extract ${kind}`, async () => {
+        await area.write(STAGING[kind], stagingCsv(context, kind, selections[kind]));
+        report.rowsAdded[STAGING[kind].table] = report.sources[kind]!.loaded;
       });
     }
-    await writeFile(latestExtractFile(context.config), context.report.runId + '\n');
+    await writeFile(latestExtractFile(config), report.runId + '\n');
   });
 }
 
-/** `etl run --dry-run`: extract and validate everything, keep nothing but the report and rejects. */
+/** `etl run --dry-run`: extract and validate everything selected, keep nothing but the report and rejects. */
 export function dryRun(options: RunOptions): Promise<RunReport> {
   return inRun('run', { ...options, dryRun: true }, async (context) => {
     for (const kind of KINDS) {
+      const selection = await selectionOf(context, undefined, kind);
       await timed(context.report, `extract ${kind}`, async () => {
-        for await (const chunk of stagingCsv(context, kind)) void chunk;
+        for await (const chunk of stagingCsv(context, kind, selection)) void chunk;
       });
     }
   });
 }
 
-/** `etl stage`: an extract run's staging parts -> staging tables. */
+/** `etl stage`: an extract run's staging parts -> staging tables, its objects and rejections -> bookkeeping. */
 export function stage(options: RunOptions): Promise<RunReport> {
   return inRun('stage', options, async (context) => {
     const { config, report } = context;
@@ -176,48 +246,84 @@ export function stage(options: RunOptions): Promise<RunReport> {
     if (extracted.command !== 'extract' || !extracted.stagingArea) throw new EtlError(`Run ${fromRun} is not an extract run with staging data`);
     const area = stagingAreaAt(config, extracted.stagingArea);
     report.stagingArea = area.url;
+    report.sources = extracted.sources;
     await withWarehouse(config, async (warehouse) => {
-      await ensureTables(warehouse);
       for (const kind of KINDS) {
         const table = STAGING[kind];
         report.rowsAdded[table.table] = await timed(report, `stage ${kind}`, () => stageTable(warehouse, table, () => warehouse.loadArea(table, area)));
       }
+      await stageBookkeeping(context, warehouse, () => area, extracted, extracted.rejectsFile!);
       report.counts = await countTables(warehouse);
     });
   });
 }
 
-/** `etl transform`: staging tables -> star schema, atomically. */
+/** `etl transform`: staging tables -> star schema, atomically; then the quality checks. */
 export function transform(options: RunOptions): Promise<RunReport> {
   return inRun('transform', options, async (context) => {
-    await withWarehouse(context.config, async (warehouse) => {
-      await ensureTables(warehouse);
-      Object.assign(context.report.rowsAdded, await timed(context.report, 'transform', () => transformStaged(warehouse)));
-      context.report.counts = await countTables(warehouse);
-    });
+    await withWarehouse(context.config, (warehouse) => transformAndCheck(context, warehouse));
   });
 }
 
-/** `etl run`: extract, stage and transform in one streaming pass: no intermediate files. */
+/** `etl run`: extract, stage and transform in one streaming pass: no intermediate files (but on Redshift, S3). */
 export function run(options: RunOptions): Promise<RunReport> {
   if (options.dryRun) return dryRun(options);
   return inRun('run', options, async (context) => {
     const { config, report } = context;
     await withWarehouse(config, async (warehouse) => {
-      await ensureTables(warehouse);
       let area: StagingArea | undefined;
       const stagingArea = () => (area ??= runStagingArea(context));
       for (const kind of KINDS) {
         const table = STAGING[kind];
-        const load = () => warehouse.loadStream(table, stagingCsv(context, kind), stagingArea);
+        const selection = await selectionOf(context, warehouse, kind);
+        const load = () => warehouse.loadStream(table, stagingCsv(context, kind, selection), stagingArea);
         report.rowsAdded[table.table] = await timed(report, `extract+stage ${kind}`, () => stageTable(warehouse, table, load));
       }
+      await context.rejects.close();
+      await stageBookkeeping(context, warehouse, stagingArea, report, report.rejectsFile!);
       if (area) report.stagingArea = area.url;
-      checkErrorBudget(context);
-      Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse)));
-      report.counts = await countTables(warehouse);
+      checkErrorBudget(context, report);
+      await transformAndCheck(context, warehouse);
     });
   });
+}
+
+/**
+ * `etl replay FILE`: re-submits rejected records from a rejects file (after fixing their raw text): they are
+ * validated again, the good ones staged and transformed like any batch, the others rejected again.
+ */
+export function replay(options: RunOptions & { readonly file: string }): Promise<RunReport> {
+  return inRun('replay', options, async (context) => {
+    const { config, report } = context;
+    const batches: Record<RecordKind, RejectedRecord[]> = { songs: [], events: [] };
+    for await (const record of readRejects(options.file)) batches[record.kind].push(record);
+    await withWarehouse(config, async (warehouse) => {
+      let area: StagingArea | undefined;
+      const stagingArea = () => (area ??= runStagingArea(context));
+      for (const kind of KINDS) {
+        const table = STAGING[kind];
+        const sourceReport = (report.sources[kind] = emptySourceReport(options.file));
+        const csv = replayCsv(context, kind, batches[kind], sourceReport);
+        report.rowsAdded[table.table] = await timed(report, `stage ${kind}`, () => stageTable(warehouse, table, () => warehouse.loadStream(table, csv, stagingArea)));
+      }
+      await context.rejects.close();
+      // No objects: a replay changes no ledger entry.
+      await stageBookkeeping(context, warehouse, stagingArea, { ...report, sources: {} }, report.rejectsFile!);
+      checkErrorBudget(context, report);
+      await transformAndCheck(context, warehouse);
+    });
+  });
+}
+
+/** Replayed records of one kind, validated again; each keeps the object and line it first came from. */
+async function* replayCsv(context: RunContext, kind: RecordKind, records: readonly RejectedRecord[], sourceReport: SourceReport): AsyncGenerator<string> {
+  for (const record of records) {
+    const raw = { line: record.line, bytes: Buffer.from(record.raw, 'utf8'), unterminated: false };
+    const batch = encodeBatch(STAGING[kind], record.source, [raw]);
+    addObject(sourceReport, { key: record.source, size: raw.bytes.length, version: '', records: 1, loaded: batch.rows, rejected: batch.rejections.length });
+    await context.rejects.write(kind, batch.rejections, sourceReport);
+    if (batch.csv) yield batch.csv;
+  }
 }
 
 /** A run's report, by id or the latest. */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { EtlError } from '../errors.js';
 import { readS3Parts, s3ManifestUrl, wholeRows, writeS3Parts } from '../load/s3-staging.js';
-import type { StagingTable } from '../transform/schema.js';
+import type { CsvTable, StagingTable } from '../transform/schema.js';
 
 /**
  * The hand-off between extract and load: staging CSV in parts, with a manifest per table in Redshift's
@@ -19,11 +19,11 @@ export interface StagingArea {
   /** Where it is: a folder, or `s3://bucket/prefix/<run-id>/`. */
   readonly url: string;
   /** Writes a table's CSV chunks (whole rows each) as parts; resolves to the manifest written. */
-  write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest>;
+  write(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest>;
   /** The table's manifest location (an s3:// URL for S3 areas). */
-  manifestUrl(table: StagingTable): string;
+  manifestUrl(table: CsvTable): string;
   /** The table's staged CSV, as chunks of whole rows. */
-  read(table: StagingTable): AsyncIterable<Buffer>;
+  read(table: CsvTable): AsyncIterable<Buffer>;
 }
 
 /** A folder: parts `<table>/part-00000.csv`, manifest `<table>.manifest` with paths relative to the folder. */
@@ -37,11 +37,11 @@ export class LocalStagingArea implements StagingArea {
     this.url = resolve(dir);
   }
 
-  manifestUrl(table: StagingTable): string {
+  manifestUrl(table: CsvTable): string {
     return join(this.url, `${table.table}.manifest`);
   }
 
-  async write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
+  async write(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
     await mkdir(join(this.url, table.table), { recursive: true });
     const manifest: Manifest = { entries: [] };
     let out: ReturnType<typeof createWriteStream> | undefined;
@@ -69,7 +69,7 @@ export class LocalStagingArea implements StagingArea {
     return manifest;
   }
 
-  async *read(table: StagingTable): AsyncGenerator<Buffer> {
+  async *read(table: CsvTable): AsyncGenerator<Buffer> {
     let manifest: Manifest;
     try {
       manifest = JSON.parse(await readFile(this.manifestUrl(table), 'utf8')) as Manifest;
@@ -90,15 +90,15 @@ export class S3StagingArea implements StagingArea {
     private readonly partBytes: number,
   ) {}
 
-  manifestUrl(table: StagingTable): string {
+  manifestUrl(table: CsvTable): string {
     return s3ManifestUrl(this.url, table);
   }
 
-  write(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
+  write(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
     return writeS3Parts(this.url, table, chunks as AsyncIterable<string>, { client: this.client, partBytes: this.partBytes });
   }
 
-  read(table: StagingTable): AsyncIterable<Buffer> {
+  read(table: CsvTable): AsyncIterable<Buffer> {
     return readS3Parts(this.manifestUrl(table), this.client);
   }
 }

@@ -101,13 +101,28 @@ export const LINEAGE_COLUMNS = [
 
 export type RecordKind = 'events' | 'songs';
 
-export interface StagingTable {
+/** A table loaded from CSV by COPY: its name and the CSV's columns in order. */
+export interface CsvTable {
+  readonly table: string;
+  readonly columns: readonly string[];
+}
+
+export interface StagingTable extends CsvTable {
   readonly kind: RecordKind;
   readonly table: 'staging_events' | 'staging_songs';
   readonly fields: readonly FieldSpec[];
   /** Every column in CSV order: the contract fields, then the lineage columns. */
   readonly columns: readonly string[];
 }
+
+/** The run's rejected records, kept in the warehouse (load_errors) as well as in the rejects file. */
+export const LOAD_ERRORS: CsvTable = { table: 'load_errors', columns: ['run_id', 'kind', 'source_key', 'line', 'reason', 'raw'] };
+
+/** The objects a batch was staged from: what the load ledger records once the batch is transformed. */
+export const STAGING_OBJECTS: CsvTable & { readonly table: 'staging_objects' } = {
+  table: 'staging_objects',
+  columns: ['run_id', 'kind', 'source_key', 'size', 'version', 'loaded_at'],
+};
 
 const stagingTable = (kind: RecordKind, table: StagingTable['table'], fields: readonly FieldSpec[]): StagingTable => ({
   kind,

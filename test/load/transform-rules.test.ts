@@ -279,11 +279,11 @@ describe.each(ENGINES)('contract rules on %s', (engine) => {
       const songFile = await readFile(join(RULES, 'song_data/A/F/A/TRAFAMI128F4290001.json'), 'utf8');
       const key = '2018/11/2018-11-03-events.json';
       expect(rejects).toEqual([
-        { source: 'A/F/A/TRAFAMI128F4290001.json', line: 1, reason: 'missing required field song_id', raw: songFile },
-        { source: key, line: 2, reason: 'malformed JSON', raw: nov03[1] },
-        { source: key, line: 3, reason: 'missing required field ts', raw: nov03[2] },
-        { source: key, line: 4, reason: 'ts: expected integer, got "abc"', raw: nov03[3] },
-        { source: key, line: 5, reason: 'truncated last line', raw: nov03[4] },
+        { kind: 'songs', source: 'A/F/A/TRAFAMI128F4290001.json', line: 1, reason: 'missing required field song_id', raw: songFile },
+        { kind: 'events', source: key, line: 2, reason: 'malformed JSON', raw: nov03[1] },
+        { kind: 'events', source: key, line: 3, reason: 'missing required field ts', raw: nov03[2] },
+        { kind: 'events', source: key, line: 4, reason: 'ts: expected integer, got "abc"', raw: nov03[3] },
+        { kind: 'events', source: key, line: 5, reason: 'truncated last line', raw: nov03[4] },
       ]);
     });
   });

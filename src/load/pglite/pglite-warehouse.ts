@@ -1,14 +1,16 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import lockfile from 'proper-lockfile';
 import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { StagingTable } from '../../transform/schema.js';
+import type { CsvTable, StagingTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
 
 /** PGlite reads a COPY's data from one in-memory blob; this bounds each blob (and so memory) per statement. */
 export const PGLITE_COPY_CHUNK_BYTES = 16 * 1024 * 1024;
+/** A lock not refreshed for this long belongs to a process that died: the next command takes it over. */
+const LOCK_STALE_MS = 10_000;
 
 /** The embedded warehouse: PostgreSQL compiled to WebAssembly, in this process, with its data on disk. */
 export class PgliteWarehouse implements Warehouse {
@@ -18,24 +20,40 @@ export class PgliteWarehouse implements Warehouse {
   private constructor(
     private readonly db: PGlite,
     readonly description: string,
+    private readonly unlock: () => Promise<void>,
   ) {}
 
+  /**
+   * Opens the data directory, locked for this process: two processes writing one PGlite directory would
+   * corrupt it. The lock file's mtime is refreshed while open, so a killed process's lock goes stale.
+   */
   static async open(dataDir: string): Promise<PgliteWarehouse> {
-    await mkdir(dirname(dataDir), { recursive: true });
+    await mkdir(dataDir, { recursive: true });
+    let unlock: () => Promise<void>;
+    try {
+      unlock = await lockfile.lock(dataDir, { lockfilePath: `${dataDir}.lock`, stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 4, realpath: false });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ELOCKED') throw new EtlError(`Cannot lock the embedded warehouse at ${dataDir}: ${describeError(error)}`);
+      throw new EtlError(`The embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR) is in use by another etl command: wait for it to finish, then run this again`);
+    }
     try {
       const db = await PGlite.create(dataDir, { parsers: TYPE_PARSERS });
-      return new PgliteWarehouse(db, `PGlite at ${dataDir}`);
+      return new PgliteWarehouse(db, `PGlite at ${dataDir}`, unlock);
     } catch (error) {
+      await unlock();
       throw new EtlError(`Cannot open the embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR): ${describeError(error)}`);
     }
   }
+
+  /** The directory is locked from `open` to `close`. */
+  async lockRuns(): Promise<void> {}
 
   async query(sql: string, params: unknown[] = []): Promise<QueryResult> {
     const result = await this.db.query<Record<string, unknown>>(sql, params);
     return { fields: result.fields.map((f) => f.name), rows: result.rows };
   }
 
-  async copyCsv(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+  async copyCsv(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
     const sql = copyCsv(table, "'/dev/blob'");
     let parts: (string | Buffer)[] = [];
     let size = 0;
@@ -56,11 +74,11 @@ export class PgliteWarehouse implements Warehouse {
     return rows;
   }
 
-  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+  loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
     return this.copyCsv(table, chunks);
   }
 
-  loadArea(table: StagingTable, area: StagingArea): Promise<number> {
+  loadArea(table: CsvTable, area: StagingArea): Promise<number> {
     return this.copyCsv(table, area.read(table));
   }
 
@@ -77,6 +95,10 @@ export class PgliteWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    try {
+      await this.db.close();
+    } finally {
+      await this.unlock();
+    }
   }
 }

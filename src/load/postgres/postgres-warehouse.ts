@@ -5,8 +5,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { StagingTable } from '../../transform/schema.js';
-import { copyCsv, postgresDialect, type Dialect } from '../queries.js';
+import type { CsvTable, StagingTable } from '../../transform/schema.js';
+import { copyCsv, postgresDialect, RUN_LOCK_KEY, tryRunLock, type Dialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
 
 const types = {
@@ -78,18 +78,25 @@ export class PostgresWarehouse implements Warehouse {
     return { fields: result.fields.map((f) => f.name), rows: result.rows as Record<string, unknown>[] };
   }
 
-  async copyCsv(table: StagingTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+  async copyCsv(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
     const copy = this.client.query(copyFrom(copyCsv(table, 'STDIN')));
     await pipeline(Readable.from(chunks, { objectMode: false }), copy);
     return copy.rowCount ?? 0;
   }
 
-  loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>, _area?: () => StagingArea): Promise<number> {
+  loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>, _area?: () => StagingArea): Promise<number> {
     return this.copyCsv(table, chunks);
   }
 
-  loadArea(table: StagingTable, area: StagingArea): Promise<number> {
+  loadArea(table: CsvTable, area: StagingArea): Promise<number> {
     return this.copyCsv(table, area.read(table));
+  }
+
+  async lockRuns(): Promise<void> {
+    const { rows } = await this.query(tryRunLock);
+    if (rows[0]?.locked !== true) {
+      throw new EtlError(`Another etl command is working on ${this.description} (it holds advisory lock ${RUN_LOCK_KEY}): wait for it to finish, then run this again`);
+    }
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {

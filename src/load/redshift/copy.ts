@@ -8,7 +8,7 @@
 import { EtlError } from '../../errors.js';
 import { parseS3Url, type S3Location } from '../../extract/s3-location.js';
 import type { Rejection } from '../../transform/record-encoder.js';
-import type { StagingTable } from '../../transform/schema.js';
+import type { CsvTable, StagingTable } from '../../transform/schema.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Literals and checked values
@@ -165,8 +165,7 @@ export interface CopyOptions {
  *   of each first load into the empty table costs more than it saves. Statistics are still refreshed
  *   (STATUPDATE defaults to on for a load into an empty table), which the transform's join plans need.
  */
-export function copyStatement(table: StagingTable, source: CopySource, options: CopyOptions): string {
-  const contractColumns = table.fields.map((f) => f.column);
+export function copyStatement(table: CsvTable | StagingTable, source: CopySource, options: CopyOptions): string {
   const lines: string[] = [];
   let format: string;
   if (source.format === 'csv-manifest') {
@@ -174,6 +173,8 @@ export function copyStatement(table: StagingTable, source: CopySource, options: 
     lines.push(`COPY ${table.table} (${table.columns.join(', ')})`, `FROM ${sqlString(source.manifestUrl)}`);
     format = `MANIFEST CSV GZIP NULL AS ${sqlString(CSV_NULL_MARKER)}`;
   } else {
+    if (!('fields' in table)) throw new Error(`direct JSON COPY loads staging tables only, not ${table.table}`);
+    const contractColumns = table.fields.map((f) => f.column);
     const what = table.kind === 'events' ? 'S3.LOG_DATA' : 'S3.SONG_DATA';
     const from = checkS3Url(source.from, what);
     lines.push(`COPY ${table.table} (${contractColumns.join(', ')})`, `FROM ${sqlString(source.from)}`);

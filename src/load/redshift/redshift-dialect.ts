@@ -31,6 +31,10 @@ const TABLE_ATTRIBUTES: Record<TableName, string> = {
   songs: 'DISTSTYLE ALL SORTKEY(song_id)',
   artists: 'DISTSTYLE ALL SORTKEY(artist_id)',
   time: 'DISTSTYLE KEY DISTKEY(start_time) SORTKEY(start_time)',
+  // Bookkeeping: small, read whole or by key.
+  load_errors: 'DISTSTYLE EVEN',
+  staging_objects: 'DISTSTYLE ALL',
+  load_ledger: 'DISTSTYLE ALL SORTKEY(kind, source_key)',
 };
 
 export const redshiftDialect: Dialect = {
@@ -45,4 +49,6 @@ export const redshiftDialect: Dialect = {
   // way and changes nothing in a case-sensitive database; in a comparison, the explicit collation of one side
   // decides the comparison's.
   bytewise: (expr) => `COLLATE(${expr}, 'case_sensitive')`,
+  // Redshift has no advisory locks: an explicit table lock makes a second transform wait for the first.
+  transformLock: 'LOCK load_ledger',
 };

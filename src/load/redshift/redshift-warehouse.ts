@@ -3,7 +3,7 @@ import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
 import type { Rejection } from '../../transform/record-encoder.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { StagingTable } from '../../transform/schema.js';
+import type { CsvTable, StagingTable } from '../../transform/schema.js';
 import { PostgresWarehouse } from '../postgres/postgres-warehouse.js';
 import type { Dialect } from '../queries.js';
 import { copyStatement, loadErrorRejection, loadErrorsQuery, loadErrorViewFor, type CopyAuth, type CopySource, type LoadErrorView } from './copy.js';
@@ -62,27 +62,30 @@ export class RedshiftWarehouse extends PostgresWarehouse {
   }
 
   /** Redshift loads from S3 only: the chunks become gzipped parts in the run's S3 staging area first. */
-  override async loadStream(table: StagingTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number> {
+  override async loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number> {
     const target = area();
     const manifest = await target.write(table, chunks);
     return manifest.entries.length === 0 ? 0 : this.loadArea(table, target);
   }
 
   /** COPY of a staging area's manifest; the area must be on S3. */
-  override async loadArea(table: StagingTable, area: StagingArea): Promise<number> {
+  override async loadArea(table: CsvTable, area: StagingArea): Promise<number> {
     const manifestUrl = area.manifestUrl(table);
     if (!manifestUrl.startsWith('s3://')) return this.copyCsv(table);
     return this.copyFromManifest(table, manifestUrl, await this.s3.auth(), { region: this.s3.region });
   }
 
-  override async copyCsv(table: StagingTable): Promise<number> {
+  /** Redshift has no advisory locks: concurrent transforms queue on the dialect's transformLock instead. */
+  override async lockRuns(): Promise<void> {}
+
+  override async copyCsv(table: CsvTable): Promise<number> {
     throw new EtlError(
       `Redshift cannot load ${table.table} from this machine: it stages from S3. Set S3.STAGING to an s3:// location, so extract writes the staging parts there and Redshift COPYs them`,
     );
   }
 
   /** COPY of the staged CSV parts listed in `manifestUrl` (written by `writeS3Parts`); resolves to rows loaded. */
-  async copyFromManifest(table: StagingTable, manifestUrl: string, auth: CopyAuth, options: RedshiftCopyOptions = {}): Promise<number> {
+  async copyFromManifest(table: CsvTable, manifestUrl: string, auth: CopyAuth, options: RedshiftCopyOptions = {}): Promise<number> {
     const sql = copyStatement(table, { format: 'csv-manifest', manifestUrl }, { auth, ...options });
     await this.runCopy(table, manifestUrl, sql);
     return this.lastCopyCount();
@@ -123,7 +126,7 @@ export class RedshiftWarehouse extends PostgresWarehouse {
   }
 
   /** Runs a COPY; a failure names the table, the S3 location and, when Redshift logged one, the first bad line. */
-  private async runCopy(table: StagingTable, from: string, sql: string): Promise<void> {
+  private async runCopy(table: CsvTable, from: string, sql: string): Promise<void> {
     // A COPY that fails before loading (access, syntax) leaves pg_last_copy_id() at the previous COPY, whose
     // rejected lines must not be blamed on this one.
     const before = await this.lastCopyId();

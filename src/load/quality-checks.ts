@@ -1,0 +1,84 @@
+/**
+ * Data quality checks on the star schema (`etl check`, and the end of `etl run`): every table has rows, keys are
+ * unique and not null, the fact table's references resolve, the last staged batch has all its plays, and
+ * levels and time parts are in their domains. The SQL lives in check-queries.ts.
+ */
+import { EtlError, describeError } from '../errors.js';
+import { formatRows } from '../pipeline/format.js';
+import { checkQueries, type CheckQuery } from './check-queries.js';
+import type { Warehouse } from './warehouse.js';
+
+export interface CheckResult {
+  readonly table: string;
+  /** What was checked, after the table name: `user_id exists in users`. */
+  readonly check: string;
+  /** Table and check as one phrase: `songplays.user_id exists in users`. */
+  readonly name: string;
+  readonly passed: boolean;
+  /** Offending rows in all (0 when passed; 0 for an empty table, whose check has no key). */
+  readonly count: number;
+  /** The key the offenders are named by: `user_id`, `(session_id, item_in_session)`; '' for a whole-table check. */
+  readonly key: string;
+  /** A few offending keys, rendered: `77`, `(12, 3)`, `NULL`. */
+  readonly offending: string[];
+}
+
+const renderValue = (value: unknown): string =>
+  value === null || value === undefined ? 'NULL' : value instanceof Date ? value.toISOString() : String(value);
+
+const renderKey = (key: readonly string[], row: Record<string, unknown>): string =>
+  key.length === 1 ? renderValue(row[key[0]!]) : `(${key.map((c) => renderValue(row[c])).join(', ')})`;
+
+const keyLabel = (key: readonly string[]): string => (key.length === 1 ? key[0]! : key.length > 1 ? `(${key.join(', ')})` : '');
+
+async function runCheck(warehouse: Warehouse, query: CheckQuery): Promise<CheckResult> {
+  let rows: Record<string, unknown>[];
+  try {
+    ({ rows } = await warehouse.query(query.sql));
+  } catch (error) {
+    throw new EtlError(`Quality check "${query.name}" could not run on ${warehouse.description}: ${describeError(error)}`, { cause: error });
+  }
+  return {
+    table: query.table,
+    check: query.check,
+    name: query.name,
+    passed: rows.length === 0,
+    count: Number(rows[0]?.total ?? 0),
+    key: keyLabel(query.key),
+    offending: query.key.length === 0 ? [] : rows.map((row) => renderKey(query.key, row)),
+  };
+}
+
+/**
+ * Runs every check, in order, and resolves to their results (failures included: nothing is thrown for a
+ * failed check; see `checkFailure`). `requireRows: false` leaves out the "has rows" checks, for when nothing
+ * was loaded. Throws an EtlError when a check cannot run at all (e.g. the tables do not exist).
+ */
+export async function runChecks(warehouse: Warehouse, options: { requireRows?: boolean } = {}): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const query of checkQueries(options)) results.push(await runCheck(warehouse, query));
+  return results;
+}
+
+const plural = (n: number, word: string): string => `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+
+/** What a failed check found: `3 rows, e.g. user_id 77, 78, 91`, or `the table is empty`. */
+const finding = (result: CheckResult): string =>
+  result.key === '' ? 'the table is empty' : `${plural(result.count, 'row')}, e.g. ${result.key} ${result.offending.join(', ')}`;
+
+/** The one-line error for the first failed check (saying how many more failed), or undefined when all passed. */
+export function checkFailure(results: readonly CheckResult[]): EtlError | undefined {
+  const failed = results.filter((r) => !r.passed);
+  const first = failed[0];
+  if (!first) return undefined;
+  const more = failed.length > 1 ? ` (and ${plural(failed.length - 1, 'more failed check')})` : '';
+  return new EtlError(`Quality check failed: ${first.name}: ${finding(first)}${more}`);
+}
+
+/** The results as a table: table | check | result, then a one-line summary. */
+export function formatChecks(results: readonly CheckResult[]): string {
+  const rows = results.map((r) => ({ table: r.table, check: r.check, result: r.passed ? 'ok' : `FAILED: ${finding(r)}` }));
+  const failed = results.filter((r) => !r.passed).length;
+  const table = formatRows(['table', 'check', 'result'], rows).replace(/\(\d+ rows?\)\n$/, '');
+  return `${table}${plural(results.length, 'check')}, ${failed === 0 ? 'all passed' : `${failed} failed`}\n`;
+}

@@ -1,0 +1,55 @@
+import type { SourceObject } from '../extract/source.js';
+
+/** Which objects a run loads: those not loaded before (unless a full refresh), log days within a range. */
+export interface Selection {
+  /** Loaded objects of this kind and their version (ETag or mtime); absent for a full refresh. */
+  readonly ledger?: ReadonlyMap<string, string>;
+  /** Inclusive day range, `YYYY-MM-DD`, applied to log objects by the date in their key. */
+  readonly since?: string;
+  readonly until?: string;
+}
+
+export interface SelectionCounts {
+  /** Already loaded and unchanged since. */
+  unchanged: number;
+  /** Outside --since/--until, or with no date in the key while a range is set. */
+  outOfRange: number;
+}
+
+const DAY = /(\d{4})-(\d{2})-(\d{2})/;
+const MONTH = /(?:^|\/)(\d{4})\/(\d{2})\//;
+
+/** The days an object key covers: its `YYYY-MM-DD`, else its `YYYY/MM/` partition; undefined if neither. */
+export function keyDays(key: string): { first: string; last: string } | undefined {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  const day = DAY.exec(name);
+  if (day) return { first: day[0], last: day[0] };
+  const month = MONTH.exec(key);
+  if (month) return { first: `${month[1]}-${month[2]}-01`, last: `${month[1]}-${month[2]}-31` };
+  return undefined;
+}
+
+export const isDay = (value: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`));
+
+/** Filters listed objects by the selection, counting what it leaves out. */
+export async function* selectObjects(
+  objects: AsyncIterable<SourceObject>,
+  selection: Selection & { readonly dated: boolean },
+  counts: SelectionCounts,
+): AsyncGenerator<SourceObject> {
+  const ranged = selection.dated && (selection.since !== undefined || selection.until !== undefined);
+  for await (const object of objects) {
+    if (ranged) {
+      const days = keyDays(object.key);
+      if (!days || (selection.since !== undefined && days.last < selection.since) || (selection.until !== undefined && days.first > selection.until)) {
+        counts.outOfRange += 1;
+        continue;
+      }
+    }
+    if (selection.ledger?.get(object.key) === object.version) {
+      counts.unchanged += 1;
+      continue;
+    }
+    yield object;
+  }
+}
