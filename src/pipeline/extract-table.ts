@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { EtlError, describeError } from '../errors.js';
 import { fetchOrdered } from '../extract/ordered-fetch.js';
 import type { Source, SourceObject } from '../extract/source.js';
-import type { BlockResult } from '../transform/encode-block.js';
+import { encodeBlock, type BlockResult } from '../transform/encode-block.js';
 import { objectPieces, type OversizeRecord } from '../transform/object-blocks.js';
 import { isCorruptGzip } from '../transform/object-records.js';
 import { MAX_RECORD_BYTES } from '../transform/record-splitter.js';
@@ -26,6 +26,9 @@ export interface ExtractTableOptions {
   readonly tracker?: Tracker;
 }
 
+/** Blocks up to this size are parsed on the main thread. */
+const INLINE_BLOCK_BYTES = 16 * 1024;
+
 /** The ordered stream of work: object boundaries, blocks to parse, and problems found while reading. */
 type Step =
   | { readonly begin: SourceObject }
@@ -43,7 +46,8 @@ async function* steps(options: ExtractTableOptions): AsyncGenerator<Step> {
       for await (const piece of objectPieces(table.kind, object.key, body)) {
         // The block starts parsing now, on a thread, while later steps are produced.
         if ('block' in piece) {
-          const result = pool.run(piece.block);
+          // Small blocks (a song file) cost less to parse here than a round trip to a thread.
+          const result = piece.block.bytes.length <= INLINE_BLOCK_BYTES ? Promise.resolve(encodeBlock(piece.block)) : pool.run(piece.block);
           // Awaited in order later; until then a failure must not count as unhandled.
           result.catch(() => {});
           yield { result };
@@ -84,7 +88,7 @@ async function* inOrder(options: ExtractTableOptions): AsyncGenerator<Step> {
  * gzip object's good records are kept and the rest of it is reported as one rejection; a source that fails
  * ends the run.
  */
-export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<Buffer> {
+export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<string> {
   const { report, rejects, tracker } = options;
   let entry: ObjectReport | undefined;
   let lastLine = 0;
@@ -99,7 +103,7 @@ export async function* extractTable(options: ExtractTableOptions): AsyncGenerato
       entry!.rejected += result.rejections.length;
       lastLine = Math.max(lastLine, result.lastLine);
       await rejects.write(options.table.kind, result.rejections, report);
-      if (result.csv.length > 0) yield Buffer.from(result.csv.buffer, result.csv.byteOffset, result.csv.byteLength);
+      if (result.csv.length > 0) yield result.csv;
     } else if ('oversize' in step) {
       const { line, size, head } = step.oversize;
       entry!.rejected += 1;

@@ -144,7 +144,7 @@ async function selectionOf(context: RunContext, warehouse: Warehouse | undefined
 }
 
 /** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
-function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<Buffer> {
+function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<string> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
   const source = openSource(url, config);

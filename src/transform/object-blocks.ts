@@ -21,8 +21,13 @@ export const MAX_VALUES_OBJECT_BYTES = 64 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
-/** A copy with its own ArrayBuffer (never Node's shared pool), so it can move to a thread. */
-const ownCopy = (bytes: Buffer): Uint8Array => {
+/**
+ * Bytes whose ArrayBuffer can be handed to a thread (BlockTask.bytes): large ones are views of a buffer that
+ * Buffer.concat allocated for them alone (the carried tail is copied out before); small ones may share
+ * Node's buffer pool, so they are copied into a buffer of their own.
+ */
+const transferable = (bytes: Buffer): Uint8Array => {
+  if (bytes.buffer.byteLength > Buffer.poolSize) return bytes;
   const copy = new Uint8Array(bytes.length);
   copy.set(bytes);
   return copy;
@@ -51,7 +56,7 @@ export async function* objectPieces(kind: RecordKind, key: string, body: Readabl
   let skipping: { line: number; size: number; head: Buffer } | undefined;
 
   const block = (bytes: Buffer): ObjectPiece => {
-    const piece = { block: { kind, key, bytes: ownCopy(bytes), firstLine: line, atObjectStart } };
+    const piece = { block: { kind, key, bytes: transferable(bytes), firstLine: line, atObjectStart } };
     line += countNewlines(bytes);
     atObjectStart = false;
     return piece;
@@ -79,9 +84,11 @@ export async function* objectPieces(kind: RecordKind, key: string, body: Readabl
     const whole = Buffer.concat(parts, size);
     const cut = lines ? whole.lastIndexOf(NEWLINE) : -1;
     if (cut !== -1) {
+      // The carried tail is copied out first: the block's memory moves to a thread with it.
+      const rest = Buffer.from(whole.subarray(cut + 1));
       yield block(whole.subarray(0, cut + 1));
-      parts = [whole.subarray(cut + 1)];
-      size = whole.length - cut - 1;
+      parts = [rest];
+      size = rest.length;
     } else if (size > (lines ? MAX_RECORD_BYTES : MAX_VALUES_OBJECT_BYTES)) {
       skipping = { line, size, head: Buffer.from(whole.subarray(0, KEPT_OF_OVERSIZE)) };
       parts = [];

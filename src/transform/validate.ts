@@ -72,17 +72,24 @@ export function validateObject(table: StagingTable, record: unknown): Verdict {
   return { values };
 }
 
-/** Decodes, parses and validates one raw record. */
-export function validateRecord(table: StagingTable, raw: RawRecord): Verdict {
-  if (raw.oversize !== undefined) return { reason: `record of ${raw.oversize} bytes is longer than the ${MAX_RECORD_BYTES}-byte limit` };
-  if (!isUtf8(raw.bytes)) return { reason: 'invalid UTF-8' };
+export const oversizeReason = (bytes: number): string => `record of ${bytes} bytes is longer than the ${MAX_RECORD_BYTES}-byte limit`;
+
+/** Parses and validates one record's text (already known to be valid UTF-8). */
+export function validateText(table: StagingTable, text: string, unterminated: boolean): Verdict {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.bytes.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
-    return { reason: raw.unterminated ? 'truncated last line' : 'malformed JSON' };
+    return { reason: unterminated ? 'truncated last line' : 'malformed JSON' };
   }
   return validateObject(table, parsed);
+}
+
+/** Decodes, parses and validates one raw record. */
+export function validateRecord(table: StagingTable, raw: RawRecord): Verdict {
+  if (raw.oversize !== undefined) return { reason: oversizeReason(raw.oversize) };
+  if (!isUtf8(raw.bytes)) return { reason: 'invalid UTF-8' };
+  return validateText(table, raw.bytes.toString('utf8'), raw.unterminated);
 }
 
 /** The kind of a reason, for counting: its text without the offending value. */

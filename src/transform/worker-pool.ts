@@ -60,7 +60,8 @@ export class EncodePool {
     slot.inFlight += 1;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, task });
+      // The block's bytes move to the thread without a copy (see BlockTask.bytes).
+      slot.worker.postMessage({ id, task }, [task.bytes.buffer as ArrayBuffer]);
     });
   }
 
