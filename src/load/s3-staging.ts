@@ -13,7 +13,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { EtlError, describeError } from '../errors.js';
 import { formatS3Url, parseS3Url } from '../extract/s3-location.js';
 import type { Manifest } from '../pipeline/staging-area.js';
-import type { CsvTable, StagingTable } from '../transform/schema.js';
+import type { CsvTable } from '../transform/schema.js';
 
 /** Uncompressed size of a part: large enough that per-file overhead vanishes, small enough that slices share. */
 export const DEFAULT_PART_BYTES = 64 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { StagingArea } from '../pipeline/staging-area.js';
-import type { CsvTable, StagingTable } from '../transform/schema.js';
+import type { CsvTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
 

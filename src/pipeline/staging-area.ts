@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { EtlError } from '../errors.js';
 import { readS3Parts, s3ManifestUrl, wholeRows, writeS3Parts } from '../load/s3-staging.js';
-import type { CsvTable, StagingTable } from '../transform/schema.js';
+import type { CsvTable } from '../transform/schema.js';
 
 /**
  * The hand-off between extract and load: staging CSV in parts, with a manifest per table in Redshift's

@@ -3,7 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import lockfile from 'proper-lockfile';
 import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { CsvTable, StagingTable } from '../../transform/schema.js';
+import type { CsvTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
 

@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { CsvTable, StagingTable } from '../../transform/schema.js';
+import type { CsvTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect, RUN_LOCK_KEY, tryRunLock, type Dialect } from '../queries.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
 
