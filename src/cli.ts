@@ -7,6 +7,7 @@ import { openWarehouse } from './load/connect.js';
 import { countTables, createTables } from './load/load-steps.js';
 import { createProgress } from './pipeline/progress.js';
 import { formatReport, formatRows } from './pipeline/format.js';
+import { plannedStatements } from './pipeline/plan.js';
 import { dryRun, extract, readReport, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
 import type { RunReport } from './pipeline/report.js';
 
@@ -27,6 +28,8 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
     .option('-c, --config <path>', 'config file (INI, dwh.cfg format); default ./dwh.cfg if present')
     .option('-q, --quiet', 'no progress output')
     .showHelpAfterError()
+    // Errors and --help come back to main() as exceptions instead of exiting: subcommands inherit this.
+    .exitOverride()
     .configureOutput({ writeOut: out, writeErr: (t) => process.stderr.write(t) });
 
   const configOf = (): Config => loadConfig(program.opts<GlobalOptions>().config);
@@ -34,10 +37,14 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
   const runOptions = (extra: Partial<RunOptions> = {}): RunOptions => ({ config: configOf(), progress: progressOf(), ...extra });
   const printReport = (report: RunReport) => out(formatReport(report));
 
+  const printSql = (command: 'create-tables' | 'run') => out(plannedStatements(configOf(), command).map((sql) => `${sql};\n`).join('\n'));
+
   program
     .command('create-tables')
     .description('drop every table, then create the staging and analytic tables empty')
-    .action(async () => {
+    .option('--print-sql', 'print the statements for the configured engine instead of running them')
+    .action(async (opts: { printSql?: boolean }) => {
+      if (opts.printSql) return printSql('create-tables');
       const warehouse = await openWarehouse(configOf());
       try {
         await createTables(warehouse);
@@ -82,8 +89,10 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
       .description('extract (new or changed objects), stage and transform in one streaming pass, then the quality checks')
       .option('--dry-run', 'extract and validate only, touching no warehouse: print what would be loaded')
       .option('--max-errors <n>', 'rejected records tolerated before the run fails (default ETL.MAX_ERRORS)', integer('--max-errors'))
-      .option('--no-check', 'skip the data quality checks'),
-  ).action(async (opts: SelectionFlags & { dryRun?: boolean; maxErrors?: number; check: boolean }) => {
+      .option('--no-check', 'skip the data quality checks')
+      .option('--print-sql', 'print every statement the run would send to the configured engine, and stop'),
+  ).action(async (opts: SelectionFlags & { dryRun?: boolean; maxErrors?: number; check: boolean; printSql?: boolean }) => {
+    if (opts.printSql) return printSql('run');
     const options = runOptions({ ...opts, checks: opts.check });
     printReport(await (opts.dryRun ? dryRun(options) : run(options)));
   });
@@ -182,7 +191,7 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
 
 /** Runs the CLI; resolves to the process exit status. User errors print one line, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildCli().exitOverride();
+  const program = buildCli();
   try {
     await program.parseAsync(argv);
     return 0;

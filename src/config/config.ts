@@ -24,7 +24,7 @@ export interface Config {
   readonly aws: { accessKeyId: string; secretAccessKey: string; sessionToken: string };
   readonly dwh: Readonly<Record<string, string>>;
   readonly warehouse: { engine: EngineName; pgliteDir: string };
-  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number };
+  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number; loadMode: 'csv' | 'json' };
 }
 
 export const DEFAULT_CONFIG_FILE = 'dwh.cfg';
@@ -156,6 +156,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       maxErrors: integer('ETL', 'MAX_ERRORS', 0),
       workers: integer('ETL', 'WORKERS', 0),
       partSizeMb: integer('ETL', 'PART_SIZE_MB', 1),
+      loadMode: value('ETL', 'LOAD_MODE') as 'csv' | 'json',
     },
   };
 }

@@ -62,6 +62,11 @@ export const SETTINGS = {
     MAX_ERRORS: { type: 'integer', default: '1000', help: 'rejected records a run tolerates before it fails' },
     WORKERS: { type: 'integer', default: '0', help: 'parser threads; 0 = one per core' },
     PART_SIZE_MB: { type: 'integer', default: '64', help: 'size of a staging CSV part before compression' },
+    LOAD_MODE: {
+      type: { enum: ['csv', 'json'] },
+      default: 'csv',
+      help: "csv: validated staging CSV; json: Redshift COPYs the raw JSON itself (FORMAT AS JSON), the original project's load",
+    },
   },
 } as const satisfies Record<string, Record<string, SettingSpec>>;
 

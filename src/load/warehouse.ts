@@ -1,5 +1,6 @@
 import type { StagingArea } from '../pipeline/staging-area.js';
-import type { CsvTable } from '../transform/schema.js';
+import type { Rejection } from '../transform/record-encoder.js';
+import type { CsvTable, StagingTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
 
@@ -24,6 +25,11 @@ export interface Warehouse {
    * resolves to rows loaded. Engines that COPY from S3 (Redshift) first write the chunks to `area()`.
    */
   loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number>;
+  /**
+   * ETL.LOAD_MODE = json, the original project's load: the warehouse reads the raw JSON under an S3 prefix
+   * itself (Redshift only). Resolves to rows loaded and the lines it rejected.
+   */
+  copyJson?(table: StagingTable, from: string, jsonPaths: string | undefined, maxErrors: number): Promise<{ rows: number; rejections: Rejection[] }>;
   /** Loads what an extract wrote to a staging area (`etl stage`); resolves to rows loaded. */
   loadArea(table: CsvTable, area: StagingArea): Promise<number>;
   /**

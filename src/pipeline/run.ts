@@ -276,7 +276,10 @@ export function run(options: RunOptions): Promise<RunReport> {
       for (const kind of KINDS) {
         const table = STAGING[kind];
         const selection = await selectionOf(context, warehouse, kind);
-        const load = () => warehouse.loadStream(table, stagingCsv(context, kind, selection), stagingArea);
+        const load =
+          config.etl.loadMode === 'json'
+            ? () => copyRawJson(context, warehouse, kind)
+            : () => warehouse.loadStream(table, stagingCsv(context, kind, selection), stagingArea);
         report.rowsAdded[table.table] = await timed(report, `extract+stage ${kind}`, () => stageTable(warehouse, table, load));
       }
       await context.rejects.close();
@@ -286,6 +289,25 @@ export function run(options: RunOptions): Promise<RunReport> {
       await transformAndCheck(context, warehouse);
     });
   });
+}
+
+/**
+ * ETL.LOAD_MODE = json: the original project's load, where Redshift reads the raw JSON under the source prefix
+ * itself; the lines it rejects (STL_LOAD_ERRORS) join the run's rejects. No ledger: COPY reads the whole prefix.
+ */
+async function copyRawJson(context: RunContext, warehouse: Warehouse, kind: RecordKind): Promise<number> {
+  const { config, report, options } = context;
+  if (!warehouse.copyJson) {
+    throw new EtlError(`ETL.LOAD_MODE = json needs WAREHOUSE.ENGINE = redshift: only Redshift reads the raw JSON from S3 itself`);
+  }
+  const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
+  if (kind === 'events' && config.s3.logJsonPath === '') throw new EtlError('ETL.LOAD_MODE = json needs S3.LOG_JSONPATH: the JSONPaths file mapping event fields to columns');
+  const sourceReport = (report.sources[kind] = emptySourceReport(url));
+  const jsonPaths = kind === 'events' ? config.s3.logJsonPath : undefined;
+  const { rows, rejections } = await warehouse.copyJson(STAGING[kind], url, jsonPaths, options.maxErrors ?? config.etl.maxErrors);
+  Object.assign(sourceReport, { loaded: rows, rejected: rejections.length, records: rows + rejections.length });
+  await context.rejects.write(kind, rejections, sourceReport);
+  return rows;
 }
 
 /**

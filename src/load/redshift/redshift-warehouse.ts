@@ -108,6 +108,10 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     return { rows, rejections: await this.lastLoadErrors() };
   }
 
+  async copyJson(table: StagingTable, from: string, jsonPaths: string | undefined, maxErrors: number): Promise<DirectLoad> {
+    return this.copyDirect(table, { from, ...(jsonPaths ? { jsonPaths } : {}) }, await this.s3.auth(), { region: this.s3.region, maxErrors });
+  }
+
   /** The lines the last COPY of this session rejected (STL_LOAD_ERRORS, or SYS_LOAD_ERROR_DETAIL on Serverless). */
   async lastLoadErrors(): Promise<Rejection[]> {
     const { rows } = await this.query(loadErrorsQuery(this.loadErrorView));
