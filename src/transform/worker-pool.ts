@@ -5,6 +5,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BlockResult, BlockTask } from './encode-block.js';
 
+/** A parser thread holds a few blocks and their results at a time: this is ample, and keeps RSS flat. */
+const WORKER_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
+
 interface Pending {
   resolve: (result: BlockResult) => void;
   reject: (error: Error) => void;
@@ -35,7 +38,8 @@ export class EncodePool {
     const count = size > 0 ? size : availableParallelism();
     const { url, execArgv } = workerScript();
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(url, { execArgv });
+      // Bounded heaps: V8 otherwise lets garbage pile up to a large share of RAM before it collects.
+      const worker = new Worker(url, { execArgv, resourceLimits: WORKER_HEAP });
       const slot = { worker, inFlight: 0 };
       worker.on('message', (message: { id: number; result?: BlockResult; error?: string }) => {
         slot.inFlight -= 1;
