@@ -1,10 +1,8 @@
-import { Readable } from 'node:stream';
 import { EtlError, describeError } from '../errors.js';
 import { fetchOrdered } from '../extract/ordered-fetch.js';
 import type { Source, SourceObject } from '../extract/source.js';
 import { encodeBlock, type BlockResult } from '../transform/encode-block.js';
-import { objectPieces, type OversizeRecord } from '../transform/object-blocks.js';
-import { isCorruptGzip } from '../transform/object-records.js';
+import { isCorruptGzip, objectPieces, type OversizeRecord } from '../transform/object-blocks.js';
 import { MAX_RECORD_BYTES } from '../transform/record-splitter.js';
 import type { StagingTable } from '../transform/schema.js';
 import type { EncodePool } from '../transform/worker-pool.js';
@@ -122,6 +120,3 @@ export async function* extractTable(options: ExtractTableOptions): AsyncGenerato
     }
   }
 }
-
-/** For tests and tools: the CSV of a table extract as one Readable. */
-export const extractTableStream = (options: ExtractTableOptions): Readable => Readable.from(extractTable(options));

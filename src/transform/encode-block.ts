@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { csvField, csvLine } from './csv.js';
 import { encodeBatch, type Rejection } from './record-encoder.js';
 import { MAX_RECORD_BYTES, RecordFramer } from './record-splitter.js';
-import { FRAMING } from './object-records.js';
+import { FRAMING } from './object-blocks.js';
 import { STAGING, type RecordKind } from './schema.js';
 import { oversizeReason, validateText } from './validate.js';
 

@@ -2,8 +2,15 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { BlockTask } from './encode-block.js';
 import { MAX_RECORD_BYTES, KEPT_OF_OVERSIZE } from './record-splitter.js';
+import type { Framing } from './record-splitter.js';
 import type { RecordKind } from './schema.js';
-import { FRAMING } from './object-records.js';
+
+/** Log files are JSON lines; song files hold one object each, or several, possibly spread over lines. */
+export const FRAMING: Readonly<Record<RecordKind, Framing>> = { events: 'lines', songs: 'values' };
+
+/** A gzip stream that ends early or holds garbage: a data problem of the object, not of the source. */
+export const isCorruptGzip = (error: unknown): boolean =>
+  typeof (error as { code?: unknown })?.code === 'string' && (error as { code: string }).code.startsWith('Z_');
 
 /** A record too long to keep: reported with its start, never held whole. */
 export interface OversizeRecord {
@@ -62,40 +69,51 @@ export async function* objectPieces(kind: RecordKind, key: string, body: Readabl
     return piece;
   };
 
-  for await (const chunk of input) {
-    if (skipping) {
-      // A song object too big to parse is rejected whole; a long log line only up to its line end.
-      const end = lines ? chunk.indexOf(NEWLINE) : -1;
-      if (end === -1) {
-        skipping.size += chunk.length;
+  try {
+    for await (const chunk of input) {
+      if (skipping) {
+        // A song object too big to parse is rejected whole; a long log line only up to its line end.
+        const end = lines ? chunk.indexOf(NEWLINE) : -1;
+        if (end === -1) {
+          skipping.size += chunk.length;
+          continue;
+        }
+        skipping.size += end;
+        yield { oversize: skipping };
+        skipping = undefined;
+        line += 1;
+        parts = [chunk.subarray(end + 1)];
+        size = chunk.length - end - 1;
         continue;
       }
-      skipping.size += end;
-      yield { oversize: skipping };
-      skipping = undefined;
-      line += 1;
-      parts = [chunk.subarray(end + 1)];
-      size = chunk.length - end - 1;
-      continue;
+      parts.push(chunk);
+      size += chunk.length;
+      if (size < limit) continue;
+      const whole = Buffer.concat(parts, size);
+      const cut = lines ? whole.lastIndexOf(NEWLINE) : -1;
+      if (cut !== -1) {
+        // The carried tail is copied out first: the block's memory moves to a thread with it.
+        const rest = Buffer.from(whole.subarray(cut + 1));
+        yield block(whole.subarray(0, cut + 1));
+        parts = [rest];
+        size = rest.length;
+      } else if (size > (lines ? MAX_RECORD_BYTES : MAX_VALUES_OBJECT_BYTES)) {
+        skipping = { line, size, head: Buffer.from(whole.subarray(0, KEPT_OF_OVERSIZE)) };
+        parts = [];
+        size = 0;
+      } else {
+        parts = [whole];
+      }
     }
-    parts.push(chunk);
-    size += chunk.length;
-    if (size < limit) continue;
-    const whole = Buffer.concat(parts, size);
-    const cut = lines ? whole.lastIndexOf(NEWLINE) : -1;
-    if (cut !== -1) {
-      // The carried tail is copied out first: the block's memory moves to a thread with it.
-      const rest = Buffer.from(whole.subarray(cut + 1));
-      yield block(whole.subarray(0, cut + 1));
-      parts = [rest];
-      size = rest.length;
-    } else if (size > (lines ? MAX_RECORD_BYTES : MAX_VALUES_OBJECT_BYTES)) {
-      skipping = { line, size, head: Buffer.from(whole.subarray(0, KEPT_OF_OVERSIZE)) };
-      parts = [];
-      size = 0;
-    } else {
-      parts = [whole];
+  } catch (error) {
+    // Gzip data cut short or corrupt: the whole lines decompressed before it still load (the caller reports the
+    // rest of the object as one rejection, after them). A song object (one value) is incomplete: nothing of it.
+    if (lines && !skipping && size > 0 && isCorruptGzip(error)) {
+      const whole = Buffer.concat(parts, size);
+      const cut = whole.lastIndexOf(NEWLINE);
+      if (cut !== -1) yield block(whole.subarray(0, cut + 1));
     }
+    throw error;
   }
   if (skipping) yield { oversize: skipping };
   else if (size > 0) yield block(Buffer.concat(parts, size));

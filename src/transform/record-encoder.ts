@@ -1,4 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import { csvField, csvLine } from './csv.js';
 import type { RawRecord } from './record-splitter.js';
 import type { StagingTable } from './schema.js';
@@ -41,18 +40,4 @@ export function encodeBatch(table: StagingTable, sourceKey: string, records: rea
     }
   }
   return { csv, rows, rejections, lastLine: records.at(-1)?.line ?? 0 };
-}
-
-/** Stream form of `encodeBatch` for one object: RawRecord[] in, EncodedBatch out. */
-export class RecordEncoder extends Transform {
-  constructor(
-    private readonly table: StagingTable,
-    private readonly sourceKey: string,
-  ) {
-    super({ objectMode: true, highWaterMark: 4 });
-  }
-
-  override _transform(records: RawRecord[], _encoding: BufferEncoding, callback: TransformCallback): void {
-    callback(null, encodeBatch(this.table, this.sourceKey, records));
-  }
 }

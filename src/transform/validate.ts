@@ -80,7 +80,9 @@ export function validateText(table: StagingTable, text: string, unterminated: bo
   try {
     parsed = JSON.parse(text);
   } catch {
-    return { reason: unterminated ? 'truncated last line' : 'malformed JSON' };
+    // Truncated: an object or array begun and cut off by the end of the object. Text that never began as JSON
+    // (plain text, garbage) is malformed, wherever it stands.
+    return { reason: unterminated && /^\s*[{[]/.test(text) ? 'truncated last line' : 'malformed JSON' };
   }
   return validateObject(table, parsed);
 }

@@ -297,6 +297,8 @@ export interface TestWarehouse {
   dispose(): Promise<void>;
 }
 
+let connectModule: Promise<typeof import('../../src/load/connect.js')> | undefined;
+
 export async function testWarehouse(engine: 'pglite' | 'postgres', name: string, options: PgDatabaseOptions = {}): Promise<TestWarehouse> {
   const workDir = await tempDir(`sparkify-work-${engine}-`);
   const pgliteDir = engine === 'pglite' ? await freshPgliteDir() : undefined;
@@ -306,8 +308,10 @@ export async function testWarehouse(engine: 'pglite' | 'postgres', name: string,
     workDir,
     config: (sources) => etlConfig({ ...sources, workDir, engine, pgliteDir, database }),
     async use(work) {
-      // Imported here, not at the top: a test may mock this module with a factory that imports this file.
-      const { openWarehouse } = await import('../../src/load/connect.js');
+      // Imported here, not at the top: a test may mock this module with a factory that imports this file. Once:
+      // concurrent dynamic imports of a vi.mock-ed module can resolve to the real one.
+      connectModule ??= import('../../src/load/connect.js');
+      const { openWarehouse } = await connectModule;
       const opened = await openWarehouse(warehouse.config({ songData: '.', logData: '.' }));
       try {
         return await work(opened);
