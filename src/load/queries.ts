@@ -27,6 +27,13 @@ export interface Dialect {
   tableAttributes(table: TableName): string;
   /** Statement that makes concurrent transforms wait for each other, run first in the transform's transaction. */
   readonly transformLock: string | undefined;
+  /**
+   * Session settings for the transform's big sorts and joins, and whether to refresh statistics of tables it
+   * just filled (ANALYZE inside the transaction), so later steps get hash joins rather than sorts of
+   * mis-estimated inputs. PostgreSQL only: Redshift manages memory through WLM and its own statistics.
+   */
+  readonly transformSettings: readonly string[];
+  readonly analyzeInTransform: boolean;
   /** `expr` compared by bytes, whatever the database's collation: "lexicographic order" in the contract. */
   bytewise(expr: string): string;
 }
@@ -37,6 +44,9 @@ export const postgresDialect: Dialect = {
   bytewise: (expr) => `${expr} COLLATE "C"`,
   // PostgreSQL and PGlite take a lock for the whole run instead (advisory lock, lock file).
   transformLock: undefined,
+  // The window sorts over a day's plays fit in memory instead of spilling (measured: 1M events, 4 MB -> 128 MB).
+  transformSettings: ["SET LOCAL work_mem = '128MB'"],
+  analyzeInTransform: true,
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -182,8 +192,11 @@ export interface TransformStep {
   readonly sql: string;
 }
 
+const analyzeStep = (d: Dialect, table: string): TransformStep[] => (d.analyzeInTransform ? [{ name: `analyze ${table}`, sql: `ANALYZE ${table}` }] : []);
+
 export const transformSteps = (d: Dialect): TransformStep[] => [
   ...(d.transformLock ? [{ name: 'lock', sql: d.transformLock }] : []),
+  ...d.transformSettings.map((sql) => ({ name: 'settings', sql })),
   ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE IF EXISTS ${t}` })),
   {
     // A log object loaded before and changed since: its earlier plays are replaced by what it holds now.
@@ -215,6 +228,7 @@ WHEN MATCHED THEN UPDATE SET title = b.title, artist_id = b.artist_id, year = NU
 WHEN NOT MATCHED THEN INSERT (song_id, title, artist_id, year, duration, artist_name, source_key)
   VALUES (b.song_id, b.title, b.artist_id, NULLIF(b.year, 0), b.duration, b.artist_name, b.source_key)`,
   },
+  ...analyzeStep(d, 'songs'),
   {
     // Rule 4: an artist's attributes come from its song with the lowest song_id.
     name: 'pick staged artists',
@@ -256,6 +270,7 @@ FROM (
 ) ranked
 WHERE pick = 1`,
   },
+  ...analyzeStep(d, 'batch_plays'),
   {
     name: 'merge songplays',
     sql: `MERGE INTO songplays USING batch_plays b

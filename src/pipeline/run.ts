@@ -337,11 +337,22 @@ export function replay(options: RunOptions & { readonly file: string }): Promise
   });
 }
 
+/**
+ * A rejection that cannot be validated again as it stands, so it is rejected again for its first reason: no
+ * text was kept (corrupt gzip data), or the text still holds the U+FFFD that stand for bytes that were not
+ * UTF-8 (the rejects file cannot hold those bytes; loading the stand-ins would change the data unasked).
+ */
+const notReplayable = (record: RejectedRecord): boolean =>
+  record.raw === '' || (record.reason === 'invalid UTF-8' && record.raw.includes('\ufffd'));
+
 /** Replayed records of one kind, validated again; each keeps the object and line it first came from. */
 async function* replayCsv(context: RunContext, kind: RecordKind, records: readonly RejectedRecord[], sourceReport: SourceReport): AsyncGenerator<string> {
   for (const record of records) {
-    const raw = { line: record.line, bytes: Buffer.from(record.raw, 'utf8'), unterminated: false };
-    const batch = encodeBatch(STAGING[kind], record.source, [raw]);
+    // Where it stood is kept too: a truncated last line replayed unchanged is still one.
+    const raw = { line: record.line, bytes: Buffer.from(record.raw, 'utf8'), unterminated: record.reason === 'truncated last line' };
+    const batch = notReplayable(record)
+      ? { csv: '', rows: 0, rejections: [{ source: record.source, line: record.line, reason: record.reason, raw: record.raw }] }
+      : encodeBatch(STAGING[kind], record.source, [raw]);
     addObject(sourceReport, { key: record.source, size: raw.bytes.length, version: '', records: 1, loaded: batch.rows, rejected: batch.rejections.length });
     await context.rejects.write(kind, batch.rejections, sourceReport);
     if (batch.csv) yield batch.csv;

@@ -51,4 +51,6 @@ export const redshiftDialect: Dialect = {
   bytewise: (expr) => `COLLATE(${expr}, 'case_sensitive')`,
   // Redshift has no advisory locks: an explicit table lock makes a second transform wait for the first.
   transformLock: 'LOCK load_ledger',
+  transformSettings: [],
+  analyzeInTransform: false,
 };
