@@ -184,7 +184,7 @@ export const CSV_COPY_OPTIONS = `(FORMAT csv, NULL '\\N')`;
 /** `ts` (epoch ms) as a UTC TIMESTAMP, exactly: whole seconds and milliseconds added as integers. */
 const START_TIME = `TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + (e.ts % 1000) * INTERVAL '1 millisecond'`;
 
-const TEMP_TABLES = ['batch_songs', 'batch_artists', 'batch_plays', 'batch_users'] as const;
+const TEMP_TABLES = ['forgotten_plays', 'batch_songs', 'batch_artists', 'batch_plays', 'batch_users'] as const;
 
 export interface TransformStep {
   /** What the statement does, for progress and errors. */
@@ -200,7 +200,17 @@ export const transformSteps = (d: Dialect): TransformStep[] => [
   ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE IF EXISTS ${t}` })),
   {
     // A log object loaded before and changed since: its earlier plays are replaced by what it holds now.
-    name: 'forget changed objects',
+    name: 'pick plays of changed objects',
+    sql: `CREATE TEMP TABLE forgotten_plays AS
+SELECT user_id, start_time FROM songplays
+WHERE source_key IN (
+  SELECT o.source_key FROM staging_objects o
+  JOIN load_ledger l ON l.kind = o.kind AND l.source_key = o.source_key
+  WHERE o.kind = 'events' AND l.version <> o.version
+)`,
+  },
+  {
+    name: 'forget plays of changed objects',
     sql: `DELETE FROM songplays
 WHERE source_key IN (
   SELECT o.source_key FROM staging_objects o
@@ -280,6 +290,31 @@ WHEN MATCHED THEN UPDATE SET start_time = b.start_time, user_id = b.user_id, lev
 WHEN NOT MATCHED THEN INSERT (start_time, user_id, level, song_id, artist_id, session_id, location, user_agent, item_in_session, source_key)
   VALUES (b.start_time, b.user_id, b.level, b.song_id, b.artist_id, b.session_id, b.location, b.user_agent, b.item_in_session,
     b.source_key)`,
+  },
+  {
+    // A forgotten play may have been a user's latest: such a user goes back to their latest remaining play
+    // (songplays keeps level, not names: those stay), or goes away with their last play.
+    name: 'rewind users of forgotten plays',
+    sql: `UPDATE users SET level = p.level, last_play_at = p.start_time
+FROM (
+  SELECT user_id, level, start_time,
+    ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY start_time DESC, session_id DESC, item_in_session DESC) AS pick
+  FROM songplays
+  WHERE user_id IN (SELECT user_id FROM forgotten_plays)
+) p
+WHERE p.pick = 1 AND users.user_id = p.user_id AND users.last_play_at <> p.start_time`,
+  },
+  {
+    name: 'forget users without plays',
+    sql: `DELETE FROM users
+WHERE user_id IN (SELECT user_id FROM forgotten_plays)
+  AND NOT EXISTS (SELECT 1 FROM songplays p WHERE p.user_id = users.user_id)`,
+  },
+  {
+    name: 'forget times without plays',
+    sql: `DELETE FROM time
+WHERE start_time IN (SELECT start_time FROM forgotten_plays)
+  AND NOT EXISTS (SELECT 1 FROM songplays p WHERE p.start_time = time.start_time)`,
   },
   {
     // Rule 2: a user's attributes and level come from their latest play; a later batch only moves them forward.

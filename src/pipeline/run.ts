@@ -6,7 +6,7 @@ import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
 import { openWarehouse } from '../load/connect.js';
 import { countTables, ensureTables, stageTable, transformStaged } from '../load/load-steps.js';
 import { checkFailure, runChecks } from '../load/quality-checks.js';
-import { ledgerEntries } from '../load/queries.js';
+import { ledgerEntries, STAGING_TABLES, truncateStaging } from '../load/queries.js';
 import type { Warehouse } from '../load/warehouse.js';
 import { csvLine } from '../transform/csv.js';
 import { encodeBatch } from '../transform/record-encoder.js';
@@ -180,11 +180,15 @@ async function stageBookkeeping(context: RunContext, warehouse: Warehouse, area:
   });
 }
 
-/** Fails the run when its batch rejected more records than allowed; the rejections stay recorded. */
-function checkErrorBudget(context: RunContext, batch: RunReport): void {
+/**
+ * Fails the run when its batch rejected more records than allowed; the rejections stay recorded (load_errors,
+ * rejects file) and the batch is taken out of staging, so no later `etl transform` commits it by accident.
+ */
+async function checkErrorBudget(context: RunContext, warehouse: Warehouse, batch: RunReport): Promise<void> {
   const limit = context.options.maxErrors ?? context.config.etl.maxErrors;
   const rejected = Object.values(batch.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
   if (rejected > limit) {
+    for (const table of [...STAGING_TABLES, 'staging_objects'] as const) await warehouse.query(truncateStaging(table));
     throw new EtlError(
       `${rejected} records were rejected, more than MAX_ERRORS = ${limit}: the analytic tables were not changed; see ${batch.rejectsFile} or the load_errors table`,
     );
@@ -285,7 +289,7 @@ export function run(options: RunOptions): Promise<RunReport> {
       await context.rejects.close();
       await stageBookkeeping(context, warehouse, stagingArea, report, report.rejectsFile!);
       if (area) report.stagingArea = area.url;
-      checkErrorBudget(context, report);
+      await checkErrorBudget(context, warehouse, report);
       await transformAndCheck(context, warehouse);
     });
   });
@@ -331,7 +335,7 @@ export function replay(options: RunOptions & { readonly file: string }): Promise
       await context.rejects.close();
       // No objects: a replay changes no ledger entry.
       await stageBookkeeping(context, warehouse, stagingArea, { ...report, sources: {} }, report.rejectsFile!);
-      checkErrorBudget(context, report);
+      await checkErrorBudget(context, warehouse, report);
       await transformAndCheck(context, warehouse);
     });
   });

@@ -1,0 +1,233 @@
+/**
+ * Atomicity and exclusion (issue 4), with the built CLI as a child process, as a user or a scheduler runs it:
+ *
+ * - a first batch is loaded (`etl run --until`), a second one extracted and staged (`etl extract --since`,
+ *   `etl stage`); `etl transform` is killed (SIGKILL) in the middle of its transaction: the analytic tables and the
+ *   load ledger are exactly as before; `etl transform` again completes, and the tables equal one full load;
+ * - on PGlite the kill also leaves the data directory's lock behind: commands fail, saying the warehouse is in use,
+ *   until the lock goes stale (10 s without its owner refreshing it); then the directory reopens;
+ * - while another command holds the warehouse (PostgreSQL: the run advisory lock; PGlite: the directory open in
+ *   another process), `etl run` exits non-zero with one line saying so.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import lockfile from 'proper-lockfile';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { generate } from '../../src/generate/generator.js';
+import { PgliteWarehouse } from '../../src/load/pglite/pglite-warehouse.js';
+import { RUN_LOCK_KEY } from '../../src/load/queries.js';
+import { createProgress } from '../../src/pipeline/progress.js';
+import { run } from '../../src/pipeline/run.js';
+import { ANALYTIC_TABLES, REPO_ROOT, pgClient, removeTempDirs, runPgTests, tempDir, testWarehouse, type Dump, type TestWarehouse } from '../helpers/warehouses.js';
+
+const ENGINES = (await runPgTests()) ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
+const ETL = join(REPO_ROOT, 'bin/etl.js');
+const TABLES = [...ANALYTIC_TABLES, 'load_ledger'] as const;
+const NO_ID = { songplays: ['songplay_id'] } as const;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Newest modification time of the files under `dir`, in ms. */
+async function newest(dir: string): Promise<number> {
+  let latest = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) latest = Math.max(latest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
+  }
+  return latest;
+}
+
+/** Builds dist/ (`npm run build`) when a source file is newer than it. */
+async function ensureBuilt(): Promise<void> {
+  const built = await stat(join(REPO_ROOT, 'dist/cli.js')).then((s) => s.mtimeMs, () => 0);
+  if (built >= (await newest(join(REPO_ROOT, 'src')))) return;
+  await promisify(execFile)('npm', ['run', 'build'], { cwd: REPO_ROOT });
+}
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI's settings for `config`, as `SPARKIFY_*` variables (nothing else of that name inherited). */
+function cliEnv(config: Config): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SPARKIFY_')));
+  return {
+    ...env,
+    SPARKIFY_S3_SONG_DATA: config.s3.songData,
+    SPARKIFY_S3_LOG_DATA: config.s3.logData,
+    SPARKIFY_ETL_WORK_DIR: config.etl.workDir,
+    SPARKIFY_ETL_WORKERS: '1',
+    SPARKIFY_WAREHOUSE_ENGINE: config.warehouse.engine,
+    SPARKIFY_WAREHOUSE_PGLITE_DIR: config.warehouse.pgliteDir,
+    SPARKIFY_CLUSTER_HOST: config.cluster.host,
+    SPARKIFY_CLUSTER_DB_PORT: String(config.cluster.port),
+    SPARKIFY_CLUSTER_DB_USER: config.cluster.user,
+    SPARKIFY_CLUSTER_DB_NAME: config.cluster.database,
+    SPARKIFY_CLUSTER_SSL: 'disable',
+    ...(config.cluster.password ? { SPARKIFY_CLUSTER_DB_PASSWORD: config.cluster.password } : {}),
+  };
+}
+
+/** Runs `etl ...args` (stderr a pipe, so progress comes as lines); `onLine` sees each stderr line as it comes. */
+function etl(config: Config, args: readonly string[], onLine?: (line: string, child: ChildProcess) => void): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ETL, ...args], { cwd: config.etl.workDir, env: cliEnv(config), stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { stdout: '', stderr: '' };
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => (out.stdout += text));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      out.stderr += text;
+      pending += text;
+      for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
+        onLine?.(pending.slice(0, end), child);
+        pending = pending.slice(end + 1);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, ...out }));
+  });
+}
+
+const ok = (outcome: Outcome) => expect(outcome, outcome.stderr).toMatchObject({ code: 0, signal: null });
+
+let sources: { songData: string; logData: string };
+/** One full load of all the data, in one run: what any sequence of batches must end with (songplay_id aside). */
+let reference: Promise<Dump>;
+
+beforeAll(async () => {
+  const root = await tempDir('sparkify-atomicity-');
+  await Promise.all([ensureBuilt(), generate({ dir: root, songs: 150, events: 4000, seed: 3, matchShare: 0.3 })]);
+  sources = { songData: join(root, 'song_data'), logData: join(root, 'log_data') };
+  reference = (async () => {
+    const warehouse = await testWarehouse(ENGINES.at(-1)!, 'atomicity_reference');
+    await run({ config: warehouse.config(sources), progress: createProgress(process.stderr, true) });
+    const dump = await warehouse.dump(ANALYTIC_TABLES, NO_ID);
+    await warehouse.dispose();
+    return dump;
+  })();
+  reference.catch(() => {});
+}, 180_000);
+
+afterAll(removeTempDirs);
+
+describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => {
+  let warehouse: TestWarehouse;
+  let config: Config;
+  /** The analytic tables and the ledger after the first batch, before the killed transform. */
+  let before: Dump;
+
+  beforeAll(async () => {
+    warehouse = await testWarehouse(engine, 'atomicity');
+    config = warehouse.config(sources);
+    ok(await etl(config, ['-q', 'run', '--until', '2018-11-15']));
+    ok(await etl(config, ['-q', 'extract', '--since', '2018-11-16']));
+    ok(await etl(config, ['-q', 'stage']));
+    before = await warehouse.dump(TABLES);
+    expect(before.songplays!.length).toBeGreaterThan(500);
+  });
+  afterAll(async () => warehouse?.dispose());
+
+  it('leaves the analytic tables and the ledger as they were; `etl transform` again gives the tables of one full load', async () => {
+    let killedAt: string | undefined;
+    if (engine === 'postgres') {
+      // The kill must land inside the transaction, whatever the machine's speed: a client holds a SHARE lock on
+      // users, so the transform (songplays merged, uncommitted) waits at "merge users" until it is killed.
+      const blocker = await pgClient(config.cluster.database);
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query('LOCK TABLE users IN SHARE MODE');
+        const waiting = async () =>
+          Number((await blocker.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparkify-etl' AND wait_event_type = 'Lock'`)).rows[0].n) > 0;
+        const killed = await etl(config, ['transform'], (line, child) => {
+          if (line !== 'transform: merge users') return;
+          killedAt = line;
+          void (async () => {
+            for (let i = 0; i < 100 && !(await waiting()); i++) await sleep(50);
+            child.kill('SIGKILL');
+          })();
+        });
+        expect(killed, killed.stderr).toMatchObject({ code: null, signal: 'SIGKILL', stdout: '' });
+        expect(killed.stderr).toContain('transform: merge songplays');
+        await blocker.query('ROLLBACK');
+        // The killed client's server process ends (rolling back) once it finds the connection gone.
+        const lingering = async () =>
+          Number((await blocker.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparkify-etl'`)).rows[0].n);
+        for (let i = 0; i < 200 && (await lingering()) > 0; i++) await sleep(50);
+        expect(await lingering()).toBe(0);
+      } finally {
+        await blocker.end();
+      }
+    } else {
+      const killed = await etl(config, ['transform'], (line, child) => {
+        if (line === 'transform: merge songplays') {
+          killedAt = line;
+          child.kill('SIGKILL');
+        }
+      });
+      expect(killed, `the transform ended before the kill reached it:\n${killed.stderr}`).toMatchObject({ code: null, signal: 'SIGKILL', stdout: '' });
+      expect(killed.stderr).not.toContain('transform: record ledger entries');
+
+      // The dead process's lock on the data directory is still fresh: a command says the warehouse is in use.
+      const refused = await etl(config, ['counts']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim()).toMatch(/^etl: The embedded warehouse at .* is in use by another etl command: wait for it to finish, then run this again$/);
+      // Until the lock goes stale (10 s after its last refresh).
+      const options = { lockfilePath: `${config.warehouse.pgliteDir}.lock`, stale: 10_000, realpath: false };
+      for (let i = 0; i < 60 && (await lockfile.check(config.warehouse.pgliteDir, options)); i++) await sleep(250);
+      expect(await lockfile.check(config.warehouse.pgliteDir, options)).toBe(false);
+    }
+    expect(killedAt).toBeDefined();
+
+    // The directory (PGlite, killed mid-write) reopens; the tables are those from before the transform began.
+    expect(await warehouse.dump(TABLES)).toEqual(before);
+
+    const again = await etl(config, ['transform']);
+    ok(again);
+    expect(again.stdout).toMatch(/\(transform, \w+\): ok/);
+    expect(await warehouse.dump(ANALYTIC_TABLES, NO_ID)).toEqual(await reference);
+  });
+});
+
+describe.each(ENGINES)('a second command while one holds the warehouse, on %s', (engine) => {
+  let warehouse: TestWarehouse;
+  let config: Config;
+
+  beforeAll(async () => {
+    warehouse = await testWarehouse(engine, 'exclusion');
+    config = warehouse.config(sources);
+  });
+  afterAll(async () => warehouse?.dispose());
+
+  it('`etl run` exits non-zero with one line saying another command is working on it', async () => {
+    let outcome: Outcome;
+    if (engine === 'postgres') {
+      const holder = await pgClient(config.cluster.database);
+      try {
+        await holder.query(`SELECT pg_advisory_lock(${RUN_LOCK_KEY})`);
+        outcome = await etl(config, ['run']);
+      } finally {
+        await holder.end();
+      }
+      expect(outcome.stderr.trim()).toMatch(/^etl: Another etl command is working on PostgreSQL at .* \(it holds advisory lock \d+\): wait for it to finish, then run this again$/);
+    } else {
+      const holder = await PgliteWarehouse.open(config.warehouse.pgliteDir);
+      try {
+        outcome = await etl(config, ['run']);
+      } finally {
+        await holder.close();
+      }
+      expect(outcome.stderr.trim()).toMatch(/^etl: The embedded warehouse at .* is in use by another etl command: wait for it to finish, then run this again$/);
+    }
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).toBe('');
+    // It touched nothing (not even creating the tables); once the holder is gone the same command runs.
+    const { rows } = await warehouse.use((w) => w.query(`SELECT to_regclass('songplays') IS NULL AS absent`));
+    expect(rows).toEqual([{ absent: true }]);
+    ok(await etl(config, ['-q', 'run', '--until', '2018-11-02']));
+    expect((await warehouse.dump(['songplays'])).songplays!.length).toBeGreaterThan(0);
+  });
+});
