@@ -357,6 +357,8 @@ WHERE NOT EXISTS (SELECT 1 FROM time o WHERE o.start_time = t.start_time)`,
 SELECT kind, source_key, size, version, run_id, loaded_at FROM staging_objects`,
   },
   ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE ${t}` })),
+  // Fresh statistics for the quality checks and the next run's joins (millions of rows just arrived).
+  ...(['songplays', 'users', 'time'] as const).flatMap((t) => analyzeStep(d, t)),
 ];
 
 /** A session-level advisory lock only one etl command holds at a time (PostgreSQL; the key spells "spkf"). */

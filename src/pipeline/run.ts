@@ -202,7 +202,13 @@ async function transformAndCheck(context: RunContext, warehouse: Warehouse): Pro
   Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse, onStep)));
   report.counts = await countTables(warehouse);
   if (options.checks === false) return;
-  const results = await timed(report, 'check', () => runChecks(warehouse));
+  // The checks' anti-joins and groupings over the whole fact table get the transform's memory settings.
+  const results = await timed(report, 'check', () =>
+    warehouse.transaction(async () => {
+      for (const sql of warehouse.dialect.transformSettings) await warehouse.query(sql);
+      return runChecks(warehouse);
+    }),
+  );
   report.checks = results.map((r) => ({ name: r.name, passed: r.passed, count: r.count, offending: r.offending }));
   const failure = checkFailure(results);
   if (failure) throw failure;
