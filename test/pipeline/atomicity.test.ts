@@ -135,7 +135,7 @@ describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => 
     let killedAt: string | undefined;
     if (engine === 'postgres') {
       // The kill must land inside the transaction, whatever the machine's speed: a client holds a SHARE lock on
-      // users, so the transform (songplays merged, uncommitted) waits at "merge users" until it is killed.
+      // users, so the transform (songplays merged, uncommitted) waits at its first write to users until it is killed.
       const blocker = await pgClient(config.cluster.database);
       try {
         await blocker.query('BEGIN');
@@ -143,7 +143,7 @@ describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => 
         const waiting = async () =>
           Number((await blocker.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparkify-etl' AND wait_event_type = 'Lock'`)).rows[0].n) > 0;
         const killed = await etl(config, ['transform'], (line, child) => {
-          if (line !== 'transform: merge users') return;
+          if (line !== 'transform: rewind users of forgotten plays') return;
           killedAt = line;
           void (async () => {
             for (let i = 0; i < 100 && !(await waiting()); i++) await sleep(50);
