@@ -184,6 +184,13 @@ export const CSV_COPY_OPTIONS = `(FORMAT csv, NULL '\\N')`;
 /** `ts` (epoch ms) as a UTC TIMESTAMP, exactly: whole seconds and milliseconds added as integers. */
 const START_TIME = `TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + (e.ts % 1000) * INTERVAL '1 millisecond'`;
 
+/** Log objects of this batch that were loaded before in another version. */
+const CHANGED_LOG_OBJECTS = `
+  SELECT o.source_key FROM staging_objects o
+  JOIN load_ledger l ON l.kind = o.kind AND l.source_key = o.source_key
+  WHERE o.kind = 'events' AND l.version <> o.version
+`;
+
 const TEMP_TABLES = ['forgotten_plays', 'batch_songs', 'batch_artists', 'batch_plays', 'batch_users'] as const;
 
 export interface TransformStep {
@@ -203,20 +210,12 @@ export const transformSteps = (d: Dialect): TransformStep[] => [
     name: 'pick plays of changed objects',
     sql: `CREATE TEMP TABLE forgotten_plays AS
 SELECT user_id, start_time FROM songplays
-WHERE source_key IN (
-  SELECT o.source_key FROM staging_objects o
-  JOIN load_ledger l ON l.kind = o.kind AND l.source_key = o.source_key
-  WHERE o.kind = 'events' AND l.version <> o.version
-)`,
+WHERE source_key IN (${CHANGED_LOG_OBJECTS})`,
   },
   {
     name: 'forget plays of changed objects',
     sql: `DELETE FROM songplays
-WHERE source_key IN (
-  SELECT o.source_key FROM staging_objects o
-  JOIN load_ledger l ON l.kind = o.kind AND l.source_key = o.source_key
-  WHERE o.kind = 'events' AND l.version <> o.version
-)`,
+WHERE source_key IN (${CHANGED_LOG_OBJECTS})`,
   },
   {
     // Rule 3: per song_id, the record from the first object key (then the first line) wins.
