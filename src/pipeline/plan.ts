@@ -23,7 +23,7 @@ import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type CsvTable } from '../transfo
  */
 const DIALECTS: Record<EngineName, Dialect> = { pglite: postgresDialect, postgres: postgresDialect, redshift: redshiftDialect };
 
-const AWS_KEY_PLACEHOLDER = 'AKIAXXXXXXXXXXXXXXXX';
+const AWS_KEY_PLACEHOLDER = 'KEYIDPLACEHOLDER0000';
 const AWS_SECRET_PLACEHOLDER = 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
 
 /** How each engine's staging load reads as SQL (the data itself travels by stream, blob or S3). */

@@ -112,7 +112,7 @@ describe('--print-sql', () => {
     const { code, out } = await etl(['run', '--print-sql'], {
       SPARKIFY_WAREHOUSE_ENGINE: 'redshift',
       SPARKIFY_S3_STAGING: 's3://my-bucket/staging/',
-      SPARKIFY_AWS_KEY: 'AKIAABCDEFGHIJKLMNOP',
+      SPARKIFY_AWS_KEY: 'ASIAABCDEFGHIJKLMNOP',
       SPARKIFY_AWS_SECRET: 'very/secret+value',
       SPARKIFY_CLUSTER_DB_PASSWORD: 'hunter2',
     });

@@ -17,7 +17,7 @@ import { STAGING } from '../../../src/transform/schema.js';
 
 const ARN = 'arn:aws:iam::123456789012:role/dwhRole';
 const ROLE: CopyAuth = { kind: 'role', roleArn: ARN };
-const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
 const SESSION: CopyAuth = { kind: 'keys', accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', sessionToken: 'FwoGZXIvYXdzEJr//////////wEaDAbc+123=' };
 
 const EVENT_COLUMNS =
@@ -93,7 +93,7 @@ COMPUPDATE OFF`);
     const url = 's3://sparkify-staging/staging_songs.manifest';
     expect(copyStatement(STAGING.songs, { format: 'csv-manifest', manifestUrl: url }, { auth: KEYS })).toBe(String.raw`COPY staging_songs (${SONG_COLUMNS}, source_key, source_line)
 FROM 's3://sparkify-staging/staging_songs.manifest'
-ACCESS_KEY_ID 'AKIAIOSFODNN7EXAMPLE' SECRET_ACCESS_KEY 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
+ACCESS_KEY_ID 'ASIAIOSFODNN7EXAMPLE' SECRET_ACCESS_KEY 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'
 MANIFEST CSV GZIP NULL AS '\\N'
 COMPUPDATE OFF`);
   });
@@ -246,17 +246,17 @@ describe('quoting: a value from configuration never leaves its literal', () => {
 
   it('refuses malformed keys without repeating the secret', () => {
     const secret = "wJalrXUtnFEMI/K7MDENG/bPx'--";
-    const error = etlError(() => copyAuth('', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: secret }));
+    const error = etlError(() => copyAuth('', { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: secret }));
     expect(error.message).toBe("The AWS secret access key (AWS.SECRET or the credential chain) is malformed: expected letters, digits, '/', '+' and '='");
     expect(error.message).not.toContain('bPx');
     expect(etlError(() => copyAuth('', { accessKeyId: "AKIA'", secretAccessKey: 'abc' })).message).toBe(
       'The AWS access key id (AWS.KEY or the credential chain) is malformed: expected 16 or more capital letters and digits',
     );
-    expect(etlError(() => copyAuth('', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc', sessionToken: "tok'en" })).message).toBe(
+    expect(etlError(() => copyAuth('', { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc', sessionToken: "tok'en" })).message).toBe(
       "The AWS session token (AWS.SESSION_TOKEN or the credential chain) is malformed: expected letters, digits, '/', '+' and '='",
     );
     // A hand-built CopyAuth is checked too.
-    expect(() => copyStatement(STAGING.songs, { format: 'json', from: 's3://b-1/s' }, { auth: { kind: 'keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: secret } })).toThrow(
+    expect(() => copyStatement(STAGING.songs, { format: 'json', from: 's3://b-1/s' }, { auth: { kind: 'keys', accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: secret } })).toThrow(
       EtlError,
     );
   });
@@ -264,16 +264,16 @@ describe('quoting: a value from configuration never leaves its literal', () => {
 
 describe('COPY authorization', () => {
   it('prefers the IAM role when one is configured', () => {
-    expect(copyAuth(ARN, { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc' })).toEqual({ kind: 'role', roleArn: ARN });
+    expect(copyAuth(ARN, { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc' })).toEqual({ kind: 'role', roleArn: ARN });
   });
 
   it('falls back to the credentials given, with a session token only when there is one', () => {
-    expect(copyAuth('', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc/+=' })).toEqual({
+    expect(copyAuth('', { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc/+=' })).toEqual({
       kind: 'keys',
-      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      accessKeyId: 'ASIAIOSFODNN7EXAMPLE',
       secretAccessKey: 'abc/+=',
     });
-    expect(copyAuth('', { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc', sessionToken: '' })).not.toHaveProperty('sessionToken');
+    expect(copyAuth('', { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc', sessionToken: '' })).not.toHaveProperty('sessionToken');
     expect(copyAuth('', { accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: 'abc', sessionToken: 'tok' })).toHaveProperty('sessionToken', 'tok');
   });
 

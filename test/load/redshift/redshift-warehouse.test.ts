@@ -8,7 +8,7 @@ import { RedshiftWarehouse } from '../../../src/load/redshift/redshift-warehouse
 import { STAGING } from '../../../src/transform/schema.js';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET };
+const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET };
 const ROLE: CopyAuth = { kind: 'role', roleArn: 'arn:aws:iam::123456789012:role/dwhRole' };
 
 const cluster = (overrides: Partial<Config['cluster']> = {}): Config['cluster'] => ({
