@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkFailure, formatChecks, runChecks } from './load/quality-checks.js';
-import { loadConfig, type Config } from './config/config.js';
+import { describeConfig, loadConfig, type Config } from './config/config.js';
 import { describeError, EtlError } from './errors.js';
 import { generate } from './generate/generator.js';
 import { openWarehouse } from './load/connect.js';
@@ -149,6 +149,14 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
       } finally {
         await warehouse.close();
       }
+    });
+
+  program
+    .command('config')
+    .description('show the settings in effect (file, SPARKIFY_* variables, defaults), secrets masked')
+    .action(() => {
+      const config = configOf();
+      out(`# from ${config.file ?? 'defaults and SPARKIFY_* variables (no config file)'}\n${JSON.stringify(describeConfig(config), null, 2)}\n`);
     });
 
   program

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { EtlError, describeError } from '../errors.js';
@@ -371,7 +371,6 @@ async function* replayCsv(context: RunContext, kind: RecordKind, records: readon
 
 /** A run's report, by id or the latest. */
 export async function readReport(config: Config, runId?: string): Promise<RunReport> {
-  const { readdir } = await import('node:fs/promises');
   const id = runId ?? (await readdir(runsDir(config)).catch(() => [] as string[])).filter((n) => /^\d{8}T/.test(n)).sort().at(-1);
   if (!id) throw new EtlError(`No runs in ${runsDir(config)} yet`);
   const path = join(runsDir(config), id, 'report.json');

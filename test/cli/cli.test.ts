@@ -23,7 +23,7 @@ async function etl(args: string[], env: Record<string, string> = {}): Promise<{ 
 
 afterEach(() => vi.unstubAllEnvs());
 
-const COMMANDS = ['create-tables', 'extract', 'stage', 'transform', 'run', 'counts', 'query', 'report', 'generate', 'replay', 'check'];
+const COMMANDS = ['config', 'create-tables', 'extract', 'stage', 'transform', 'run', 'counts', 'query', 'report', 'generate', 'replay', 'check'];
 
 describe('etl --help', () => {
   it.each(COMMANDS)('%s --help describes the command and exits 0', async (command) => {
@@ -104,6 +104,16 @@ describe('generate, run, counts, query, report on the embedded warehouse', () =>
     expect(code).toBe(1);
     expect(err.trim()).toMatch(/^etl: Query failed: column "nope" does not exist/);
     expect(err.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe('etl config', () => {
+  it('shows the settings in effect with secrets masked', async () => {
+    const { code, out } = await etl(['config'], { SPARKIFY_CLUSTER_DB_PASSWORD: 'hunter2', SPARKIFY_S3_LOG_DATA: '/logs/here' });
+    expect(code).toBe(0);
+    expect(out).toContain('/logs/here');
+    expect(out).toContain('********');
+    expect(out).not.toContain('hunter2');
   });
 });
 
