@@ -4,11 +4,11 @@ import { describeConfig, loadConfig, type Config } from './config/config.js';
 import { describeError, EtlError } from './errors.js';
 import { generate } from './generate/generator.js';
 import { openWarehouse } from './load/connect.js';
-import { countTables, createTables } from './load/load-steps.js';
+import { countTables } from './load/load-steps.js';
 import { createProgress } from './pipeline/progress.js';
 import { formatReport, formatRows } from './pipeline/format.js';
-import { plannedStatements } from './pipeline/plan.js';
-import { dryRun, extract, readReport, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
+import { formatPlan, plannedStatements } from './pipeline/plan.js';
+import { dryRun, extract, readReport, recreateTables, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
 import type { RunReport } from './pipeline/report.js';
 
 const integer = (name: string, min = 0) => (value: string): number => {
@@ -37,7 +37,10 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
   const runOptions = (extra: Partial<RunOptions> = {}): RunOptions => ({ config: configOf(), progress: progressOf(), ...extra });
   const printReport = (report: RunReport) => out(formatReport(report));
 
-  const printSql = (command: 'create-tables' | 'run') => out(plannedStatements(configOf(), command).map((sql) => `${sql};\n`).join('\n'));
+  const printSql = async (command: 'create-tables' | 'run') => {
+    const config = configOf();
+    out(formatPlan(await plannedStatements(config, command), config));
+  };
 
   program
     .command('create-tables')
@@ -45,13 +48,8 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
     .option('--print-sql', 'print the statements for the configured engine instead of running them')
     .action(async (opts: { printSql?: boolean }) => {
       if (opts.printSql) return printSql('create-tables');
-      const warehouse = await openWarehouse(configOf());
-      try {
-        await createTables(warehouse);
-        out(`Created staging_events, staging_songs, songplays, users, songs, artists, time on ${warehouse.description}\n`);
-      } finally {
-        await warehouse.close();
-      }
+      const where = await recreateTables(configOf(), { progress: progressOf() });
+      out(`Created staging_events, staging_songs, songplays, users, songs, artists, time on ${where}\n`);
     });
 
   const selectionOptions = (command: Command) =>

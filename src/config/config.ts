@@ -17,6 +17,7 @@ export interface Config {
     songData: string;
     staging: string;
     region: string;
+    stagingRegion: string;
     endpoint: string;
     forcePathStyle: boolean | undefined;
     concurrency: number;
@@ -24,7 +25,7 @@ export interface Config {
   readonly aws: { accessKeyId: string; secretAccessKey: string; sessionToken: string };
   readonly dwh: Readonly<Record<string, string>>;
   readonly warehouse: { engine: EngineName; pgliteDir: string };
-  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number; loadMode: 'csv' | 'json' };
+  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number; loadMode: 'csv' | 'json'; runLockTtlSeconds: number };
 }
 
 export const DEFAULT_CONFIG_FILE = 'dwh.cfg';
@@ -144,6 +145,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       songData: required('S3', 'SONG_DATA'),
       staging: value('S3', 'STAGING'),
       region: required('S3', 'REGION'),
+      stagingRegion: value('S3', 'STAGING_REGION'),
       endpoint: value('S3', 'ENDPOINT_URL'),
       forcePathStyle: bool('S3', 'FORCE_PATH_STYLE'),
       concurrency: integer('S3', 'CONCURRENCY', 1),
@@ -157,6 +159,7 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       workers: integer('ETL', 'WORKERS', 0),
       partSizeMb: integer('ETL', 'PART_SIZE_MB', 1),
       loadMode: value('ETL', 'LOAD_MODE') as 'csv' | 'json',
+      runLockTtlSeconds: integer('ETL', 'RUN_LOCK_TTL', 5),
     },
   };
 }

@@ -32,7 +32,12 @@ export const SETTINGS = {
     LOG_JSONPATH: { type: 'string', default: '', help: 'JSONPaths file for Redshift COPY of the raw logs' },
     SONG_DATA: { type: 'string', default: 'data/song_data', help: 'song files: s3://bucket/prefix or a local folder' },
     STAGING: { type: 'string', default: '', help: 'where extract writes staging CSV: s3://bucket/prefix/ or a folder (default: the run folder)' },
-    REGION: { type: 'string', default: 'us-west-2', help: 'AWS region of the buckets' },
+    REGION: { type: 'string', default: 'us-west-2', help: 'AWS region of the source buckets (LOG_DATA, SONG_DATA, LOG_JSONPATH)' },
+    STAGING_REGION: {
+      type: 'string',
+      default: '',
+      help: "AWS region of the STAGING bucket for Redshift's COPY, when it is not the cluster's (empty: the cluster's region)",
+    },
     ENDPOINT_URL: { type: 'string', default: '', help: 'S3-compatible endpoint, e.g. http://127.0.0.1:9000' },
     FORCE_PATH_STYLE: { type: 'boolean', default: '', help: 'path-style addressing (default: on when ENDPOINT_URL is set)' },
     CONCURRENCY: { type: 'integer', default: '32', help: 'objects fetched at once' },
@@ -62,6 +67,11 @@ export const SETTINGS = {
     MAX_ERRORS: { type: 'integer', default: '1000', help: 'rejected records a run tolerates before it fails' },
     WORKERS: { type: 'integer', default: '0', help: 'parser threads; 0 = one per core' },
     PART_SIZE_MB: { type: 'integer', default: '64', help: 'size of a staging CSV part before compression' },
+    RUN_LOCK_TTL: {
+      type: 'integer',
+      default: '300',
+      help: "seconds a command's run lock lasts unrenewed (PostgreSQL, Redshift): after a crash, the next command waits this long at most",
+    },
     LOAD_MODE: {
       type: { enum: ['csv', 'json'] },
       default: 'csv',

@@ -6,7 +6,7 @@
  * at most CHECK_SAMPLE_SIZE rows, ordered by key: the key columns of a few offenders and `total`, the number of
  * offending rows in all; no row means the check passed.
  */
-import type { AnalyticTable } from './queries.js';
+import { PLAYED_BY_USER_SQL, type AnalyticTable } from './queries.js';
 
 /** How many offending keys a check reports. */
 export const CHECK_SAMPLE_SIZE = 5;
@@ -126,7 +126,7 @@ export const CHECK_QUERIES: readonly CheckQuery[] = [
     sample(
       ['session_id', 'item_in_session'],
       `  SELECT e.session_id, e.item_in_session, COUNT(*) AS n
-  FROM (SELECT DISTINCT session_id, item_in_session FROM staging_events WHERE page = 'NextSong' AND user_id <> '') e
+  FROM (SELECT DISTINCT e.session_id, e.item_in_session FROM staging_events e WHERE ${PLAYED_BY_USER_SQL('e')}) e
   LEFT JOIN songplays sp ON sp.session_id = e.session_id AND sp.item_in_session = e.item_in_session
   WHERE sp.session_id IS NULL
   GROUP BY e.session_id, e.item_in_session`,
@@ -141,7 +141,7 @@ export const CHECK_QUERIES: readonly CheckQuery[] = [
     ['user_id', 'level'],
     `  SELECT user_id, level, COUNT(*) AS n
   FROM users
-  WHERE level IS NULL OR level NOT IN ('free', 'paid')
+  WHERE level IS NULL OR RTRIM(level) NOT IN ('free', 'paid')
   GROUP BY user_id, level`,
   ),
   inRange('time', 'start_time', 'hour', 0, 23),

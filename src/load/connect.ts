@@ -4,8 +4,9 @@ import { s3ClientAuth } from '../extract/s3-client.js';
 import { s3Client } from '../extract/open-source.js';
 import { PgliteWarehouse } from './pglite/pglite-warehouse.js';
 import { PostgresWarehouse } from './postgres/postgres-warehouse.js';
-import { copyAuth, type CopyAuth } from './redshift/copy.js';
-import { RedshiftWarehouse } from './redshift/redshift-warehouse.js';
+import { copyAuth, loadErrorViewFor, type CopyAuth } from './redshift/copy.js';
+import type { RecordingSession } from './recording-session.js';
+import { RedshiftWarehouse, type RedshiftS3Access } from './redshift/redshift-warehouse.js';
 import type { Warehouse } from './warehouse.js';
 
 /**
@@ -22,6 +23,13 @@ async function redshiftCopyAuth(config: Config): Promise<CopyAuth> {
   return copyAuth('', credentials);
 }
 
+/** How the configured cluster reads S3: sources in S3.REGION, staging in S3.STAGING_REGION (default the cluster's). */
+const redshiftS3Access = (config: Config): RedshiftS3Access => ({
+  auth: () => redshiftCopyAuth(config),
+  region: config.s3.region,
+  ...(config.s3.stagingRegion !== '' ? { stagingRegion: config.s3.stagingRegion } : {}),
+});
+
 /** Opens the configured warehouse. */
 export async function openWarehouse(config: Config): Promise<Warehouse> {
   switch (config.warehouse.engine) {
@@ -30,6 +38,27 @@ export async function openWarehouse(config: Config): Promise<Warehouse> {
     case 'postgres':
       return PostgresWarehouse.open(config.cluster);
     case 'redshift':
-      return RedshiftWarehouse.open(config.cluster, { auth: () => redshiftCopyAuth(config), region: config.s3.region });
+      return RedshiftWarehouse.open(config.cluster, redshiftS3Access(config));
+  }
+}
+
+/**
+ * The configured engine on a session that records statements instead of running them (`--print-sql`): the
+ * same Warehouse class a real run uses, so it sends the same statements. `auth` stands in for the COPY
+ * authorization, which a plan must not resolve (no credentials are looked up).
+ */
+export function recordingWarehouse(config: Config, session: RecordingSession, auth: CopyAuth): Warehouse {
+  const lockSession = async () => session.sibling('run lock');
+  const where = `${config.cluster.host}:${config.cluster.port}/${config.cluster.database}`;
+  switch (config.warehouse.engine) {
+    case 'pglite':
+      return new PgliteWarehouse(session, `PGlite at ${config.warehouse.pgliteDir}`);
+    case 'postgres':
+      return new PostgresWarehouse(session, `PostgreSQL at ${where}`, lockSession);
+    case 'redshift':
+      return new RedshiftWarehouse(session, `Redshift at ${where}`, lockSession, loadErrorViewFor(config.cluster.host), {
+        ...redshiftS3Access(config),
+        auth: async () => auth,
+      });
   }
 }

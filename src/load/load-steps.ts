@@ -1,18 +1,50 @@
 import { EtlError, describeError } from '../errors.js';
 import type { CsvTable } from '../transform/schema.js';
-import { ALL_TABLES, analyzeTable, countRows, createTables as createTableStatements, dropTables, transformSteps, truncateStaging, type StagingTableName, type TableName } from './queries.js';
+import {
+  ALL_TABLES,
+  analyzeTable,
+  countRows,
+  createTable,
+  createTables as createTableStatements,
+  dropTables,
+  legacyColumns,
+  renameLegacyColumn,
+  TRANSACTION_LOCK_TABLE,
+  transformSteps,
+  truncateStaging,
+  type StagingTableName,
+  type TableName,
+} from './queries.js';
 import type { Warehouse } from './warehouse.js';
+
+/**
+ * `work` in one transaction that first locks the ledger where the engine needs it (Redshift's serializable
+ * isolation: "lock first" makes a concurrent transaction wait instead of failing), then applies the engine's
+ * session settings for big sorts when `tuned`.
+ */
+export async function inTransaction<T>(warehouse: Warehouse, work: () => Promise<T>, options: { tuned?: boolean } = {}): Promise<T> {
+  return warehouse.transaction(async () => {
+    const lock = warehouse.dialect.lockTable(TRANSACTION_LOCK_TABLE);
+    if (lock) await warehouse.query(lock);
+    if (options.tuned) for (const sql of warehouse.dialect.transformSettings) await warehouse.query(sql);
+    return work();
+  });
+}
 
 /** The original project's create_tables step: drop every table, create them empty. */
 export async function createTables(warehouse: Warehouse): Promise<void> {
-  await warehouse.transaction(async () => {
+  // The table the transaction locks first must exist before it starts.
+  await warehouse.query(createTable(warehouse.dialect, TRANSACTION_LOCK_TABLE));
+  await inTransaction(warehouse, async () => {
     for (const sql of [...dropTables(), ...createTableStatements(warehouse.dialect)]) await warehouse.query(sql);
   });
 }
 
-/** Creates missing tables and leaves existing ones (and their rows) alone. */
+/** Creates missing tables and leaves existing ones (and their rows) alone; renames columns of older versions. */
 export async function ensureTables(warehouse: Warehouse): Promise<void> {
   for (const sql of createTableStatements(warehouse.dialect)) await warehouse.query(sql);
+  const { rows } = await warehouse.query(legacyColumns);
+  for (const row of rows) await warehouse.query(renameLegacyColumn(String(row.table_name), String(row.column_name)));
 }
 
 /** Replaces a staging table's rows with what `load` COPYs into it; resolves to rows loaded. */
@@ -43,7 +75,7 @@ export async function countTables(warehouse: Warehouse, tables: readonly TableNa
  */
 export async function transformStaged(warehouse: Warehouse, onStep?: (name: string) => void): Promise<Record<string, number>> {
   const analytic = ['songplays', 'users', 'songs', 'artists', 'time'] as const;
-  return warehouse.transaction(async () => {
+  return inTransaction(warehouse, async () => {
     const before = await countTables(warehouse, analytic);
     for (const step of transformSteps(warehouse.dialect)) {
       onStep?.(step.name);

@@ -4,6 +4,13 @@ import type { CsvTable, StagingTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
 
+/** How a command takes the run lock: who it is, how long its lease lasts unrenewed, where notices go. */
+export interface RunLockOptions {
+  readonly command: string;
+  readonly ttlMs: number;
+  readonly notice?: (message: string) => void;
+}
+
 export interface QueryResult {
   readonly fields: string[];
   /** Rows keyed by column name; integers and floats as numbers, timestamps and texts as strings. */
@@ -19,7 +26,7 @@ export interface Warehouse {
   readonly dialect: Dialect;
   /** Where it is, for messages: never includes a password. */
   readonly description: string;
-  query(sql: string, params?: unknown[]): Promise<QueryResult>;
+  query(sql: string, params?: readonly unknown[]): Promise<QueryResult>;
   /**
    * Loads staging CSV (whole rows per chunk) into a staging table as extract produces it (`etl run`);
    * resolves to rows loaded. Engines that COPY from S3 (Redshift) first write the chunks to `area()`.
@@ -36,7 +43,14 @@ export interface Warehouse {
    * Makes sure no other etl command works on this warehouse while this one does (held until `close`); fails
    * with a message saying so when one does.
    */
-  lockRuns(): Promise<void>;
+  lockRuns(options: RunLockOptions): Promise<void>;
+  /** Throws when the run lock was lost meanwhile (this process stalled past its lease). */
+  assertRunLock?(): void;
+  /**
+   * True for engines that load staging only from S3 (Redshift): S3.STAGING must then be an s3:// location,
+   * checked before anything is read.
+   */
+  readonly stagesFromS3?: boolean;
   /** Runs `work` in one transaction: all of it commits, or none of it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -1,66 +1,81 @@
-import type { Config } from '../config/config.js';
-import type { EngineName } from '../config/settings.js';
-import { CHECK_QUERIES } from '../load/check-queries.js';
-import {
-  analyzeTable,
-  copyCsv,
-  createTables,
-  dropTables,
-  ledgerEntries,
-  postgresDialect,
-  transformSteps,
-  truncateStaging,
-  tryRunLock,
-  type Dialect,
-} from '../load/queries.js';
-import { copyAuth, copyStatement } from '../load/redshift/copy.js';
-import { redshiftDialect } from '../load/redshift/redshift-dialect.js';
-import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type CsvTable } from '../transform/schema.js';
-
 /**
- * Every statement a command would send to the configured engine, for review before it runs on a paid
- * cluster (`--print-sql`). Nothing connects; secrets are never printed.
+ * `--print-sql`: every statement a command would send to the configured engine, in order, with its
+ * transaction boundaries, for review before it runs on a paid cluster. The command really runs, on the
+ * engine's own Warehouse class, over a session that records instead of executing: what is printed is what a
+ * run sends. Nothing connects, no source is read, nothing is staged; secrets are never printed.
  */
-const DIALECTS: Record<EngineName, Dialect> = { pglite: postgresDialect, postgres: postgresDialect, redshift: redshiftDialect };
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/config.js';
+import { recordingWarehouse } from '../load/connect.js';
+import { runLock } from '../load/queries.js';
+import { copyAuth, lastCopyId } from '../load/redshift/copy.js';
+import { RecordingSession, type RecordedStatement, type Responder } from '../load/recording-session.js';
+import type { Progress } from './progress.js';
+import { recreateTables, run } from './run.js';
 
-const AWS_KEY_PLACEHOLDER = 'KEYIDPLACEHOLDER0000';
-const AWS_SECRET_PLACEHOLDER = 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
+// Stand-ins for AWS keys when no IAM role is set: shaped like keys (the COPY builder checks shapes), replaced
+// by words before printing.
+const KEY_PLACEHOLDER = 'KEYIDPLACEHOLDER0000';
+const SECRET_PLACEHOLDER = 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
 
-/** How each engine's staging load reads as SQL (the data itself travels by stream, blob or S3). */
-const LOAD_STATEMENTS: Record<EngineName, (config: Config, table: CsvTable, staging: string) => string> = {
-  pglite: (_config, table) => copyCsv(table, "'/dev/blob'"),
-  postgres: (_config, table) => copyCsv(table, 'STDIN'),
-  redshift: (config, table, staging) => {
-    const auth = config.iamRoleArn !== '' ? copyAuth(config.iamRoleArn) : copyAuth('', { accessKeyId: AWS_KEY_PLACEHOLDER, secretAccessKey: AWS_SECRET_PLACEHOLDER });
-    const manifestUrl = `${staging.replace(/\/*$/, '/')}<run-id>/${table.table}.manifest`;
-    return copyStatement(table, { format: 'csv-manifest', manifestUrl }, { auth, region: config.s3.region })
-      .replace(`'${AWS_KEY_PLACEHOLDER}'`, "'<access key id of the AWS credentials>'")
-      .replace(`'${AWS_SECRET_PLACEHOLDER}'`, "'<secret access key: not printed>'");
-  },
+/** What the recording session answers: the run lock is ours, the warehouse is empty, COPYs succeed. */
+const respond: Responder = (sql) => {
+  if (sql === runLock.held) return { rows: [{ n: 1 }] };
+  if (sql === lastCopyId) return { rows: [{ id: 1 }] };
+  return undefined;
 };
 
-export function plannedStatements(config: Config, command: 'create-tables' | 'run'): string[] {
-  const engine = config.warehouse.engine;
-  const dialect = DIALECTS[engine];
-  if (command === 'create-tables') return ['BEGIN', ...dropTables(), ...createTables(dialect), 'COMMIT'];
-  const staging = config.s3.staging || 's3://s3-staging-not-set/';
-  const load = (table: CsvTable) => LOAD_STATEMENTS[engine](config, table, staging);
-  const notes = engine === 'redshift' && !config.s3.staging ? ['-- S3.STAGING is not set: Redshift loads staging CSV from S3, so set it; shown as s3://s3-staging-not-set/'] : [];
-  return [
-    ...notes,
-    // Engines without a transform lock statement hold an advisory lock (or a lock file) for the whole run.
-    ...(dialect.transformLock ? [] : [tryRunLock]),
-    ...createTables(dialect),
-    ledgerEntries.replace('$1', "'songs'"),
-    ledgerEntries.replace('$1', "'events'"),
-    ...[STAGING.songs, STAGING.events].flatMap((t) => [truncateStaging(t.table), load(t), analyzeTable(t.table)]),
-    truncateStaging('staging_objects'),
-    load(STAGING_OBJECTS),
-    analyzeTable('staging_objects'),
-    load(LOAD_ERRORS),
-    'BEGIN',
-    ...transformSteps(dialect).map((s) => s.sql),
-    'COMMIT',
-    ...CHECK_QUERIES.map((c) => c.sql),
+/** Shown for S3.STAGING when it is not set on Redshift (a real run then stops and asks for it). */
+const STAGING_NOT_SET = 's3://s3-staging-not-set/';
+
+const silent: Progress = { track: () => ({ update: () => {}, done: () => {} }), log: () => {}, stop: () => {} };
+
+export interface Plan {
+  readonly statements: RecordedStatement[];
+  /** The planned run's id, which appears in its staging URLs. */
+  readonly runId?: string;
+}
+
+/** Records the statements of `etl create-tables` or `etl run` (in the configured load mode). */
+export async function plannedStatements(config: Config, command: 'create-tables' | 'run'): Promise<Plan> {
+  const log: RecordedStatement[] = [];
+  const session = new RecordingSession(log, respond);
+  const auth = config.iamRoleArn !== '' ? copyAuth(config.iamRoleArn) : copyAuth('', { accessKeyId: KEY_PLACEHOLDER, secretAccessKey: SECRET_PLACEHOLDER });
+  const plan = { warehouse: async (c: Config) => recordingWarehouse(c, session, auth) };
+  // The run folder of a planned run is thrown away.
+  const workDir = await mkdtemp(join(tmpdir(), 'sparkify-plan-'));
+  const staging = config.warehouse.engine === 'redshift' && config.s3.staging === '' ? STAGING_NOT_SET : config.s3.staging;
+  const planned: Config = { ...config, s3: { ...config.s3, staging }, etl: { ...config.etl, workDir } };
+  try {
+    if (command === 'create-tables') {
+      await recreateTables(planned, { progress: silent, plan });
+      return { statements: log };
+    }
+    const report = await run({ config: planned, progress: silent, plan, checks: true });
+    return { statements: log, runId: report.runId };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+const literal = (value: unknown): string => (typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`);
+
+/** The statements as a SQL script: each ends in `;`, parameters and the run lock's own connection noted. */
+export function formatPlan({ statements, runId }: Plan, config: Config): string {
+  const redshift = config.warehouse.engine === 'redshift';
+  const notes = [
+    ...(redshift && config.iamRoleArn === '' ? ['-- IAM_ROLE.ARN is not set: COPY authorizes with the AWS credentials the S3 client resolves (not printed)\n'] : []),
+    ...(redshift && config.s3.staging === '' ? [`-- S3.STAGING is not set: a run stops and asks for it; shown as ${STAGING_NOT_SET}\n`] : []),
   ];
+  const lines = statements.map((s) => {
+    const where = s.session === 'main' ? '' : `-- on the ${s.session} connection\n`;
+    const params = s.params.length ? `-- ${s.params.map((p, i) => `$${i + 1} = ${literal(p)}`).join(', ')}\n` : '';
+    return `${where}${params}${s.sql};\n`;
+  });
+  const text = [...notes, ...lines].join('\n');
+  return (runId ? text.replaceAll(runId, '<run-id>') : text)
+    .replaceAll(`'${KEY_PLACEHOLDER}'`, "'<access key id of the AWS credentials>'")
+    .replaceAll(`'${SECRET_PLACEHOLDER}'`, "'<secret access key: not printed>'");
 }

@@ -13,7 +13,7 @@ export interface RejectedRecord extends Rejection {
   readonly kind: RecordKind;
 }
 
-/** load_errors.raw is a VARCHAR(65535) on Redshift (bytes; up to 3 per character): longer raw text is kept whole in the rejects file only. */
+/** load_errors.raw_line is a VARCHAR(65535) on Redshift (bytes; up to 3 per character): longer raw text is kept whole in the rejects file only. */
 const RAW_IN_WAREHOUSE = 20_000;
 
 /**

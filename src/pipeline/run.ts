@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js';
 import { EtlError, describeError } from '../errors.js';
 import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
 import { openWarehouse } from '../load/connect.js';
-import { countTables, ensureTables, stageTable, transformStaged } from '../load/load-steps.js';
+import { countTables, createTables, ensureTables, inTransaction, stageTable, transformStaged } from '../load/load-steps.js';
 import { checkFailure, runChecks } from '../load/quality-checks.js';
 import { ledgerEntries, STAGING_TABLES, truncateStaging } from '../load/queries.js';
 import type { Warehouse } from '../load/warehouse.js';
@@ -17,7 +17,7 @@ import type { Progress } from './progress.js';
 import { isDay, selectObjects, type Selection } from './object-selection.js';
 import { loadErrorsCsv, readRejects, RejectsFile, type RejectedRecord } from './rejects.js';
 import { addObject, emptySourceReport, timed, type RunReport, type SourceReport } from './report.js';
-import { LocalStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
+import { LocalStagingArea, PlannedStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
 
 /** Songs first: their staging table is what plays are matched against. */
 const KINDS: readonly RecordKind[] = ['songs', 'events'];
@@ -40,6 +40,11 @@ export interface RunOptions {
   readonly until?: string;
   /** Run the data quality checks after the transform (default true). */
   readonly checks?: boolean;
+  /**
+   * `--print-sql`: run against this (recording) warehouse, reading no source and writing no staging data, so
+   * the statements it records are exactly those a real run sends.
+   */
+  readonly plan?: { readonly warehouse: (config: Config) => Promise<Warehouse> };
 }
 
 /** One run's state: its folder (report, rejects, staging parts) and the report being filled in. */
@@ -107,13 +112,35 @@ async function inRun(command: Command, options: RunOptions, body: (context: RunC
   return context.report;
 }
 
-/** Opens the warehouse, takes the run lock (one etl command at a time per warehouse), makes sure tables exist. */
-async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => Promise<T>): Promise<T> {
-  const warehouse = await openWarehouse(config);
+/**
+ * Opens the warehouse (a recording one for `--print-sql`), takes the run lock (one etl command at a time per
+ * warehouse) and makes sure the tables exist. `stages`: the command puts data into staging, which an engine
+ * that loads from S3 can only take from an S3 staging area: said before anything is read.
+ */
+async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true } = {}): Promise<T> {
+  const { config, options } = context;
+  const warehouse = await (options.plan?.warehouse ?? openWarehouse)(config);
   try {
-    await warehouse.lockRuns();
+    if (stages && warehouse.stagesFromS3 && !isS3Url(config.s3.staging)) {
+      throw new EtlError(
+        `${warehouse.description} loads staging tables from S3 only: set S3.STAGING to an s3:// prefix (now ${config.s3.staging === '' ? 'empty' : `"${config.s3.staging}"`}), where the run's staging parts, object list and rejected records go for COPY`,
+      );
+    }
+    await warehouse.lockRuns({ command: `etl ${context.report.command}`, ttlMs: config.etl.runLockTtlSeconds * 1000, notice: (m) => options.progress.log(m) });
     await ensureTables(warehouse);
     return await work(warehouse);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/** `etl create-tables`: under the run lock, drop every table and create them empty; resolves to where. */
+export async function recreateTables(config: Config, options: Pick<RunOptions, 'progress' | 'plan'>): Promise<string> {
+  const warehouse = await (options.plan?.warehouse ?? openWarehouse)(config);
+  try {
+    await warehouse.lockRuns({ command: 'etl create-tables', ttlMs: config.etl.runLockTtlSeconds * 1000, notice: (m) => options.progress.log(m) });
+    await createTables(warehouse);
+    return warehouse.description;
   } finally {
     await warehouse.close();
   }
@@ -129,7 +156,7 @@ function stagingAreaAt(config: Config, url: string): StagingArea {
 function runStagingArea(context: RunContext): StagingArea {
   const base = context.config.s3.staging;
   const url = base === '' ? join(context.runDir, 'staging') : isS3Url(base) ? `${base.replace(/\/*$/, '/')}${context.report.runId}/` : join(base, context.report.runId);
-  return stagingAreaAt(context.config, url);
+  return context.options.plan ? new PlannedStagingArea(url) : stagingAreaAt(context.config, url);
 }
 
 /** What to load of each kind: the ledger (unless a full refresh) and the day range. */
@@ -147,6 +174,8 @@ async function selectionOf(context: RunContext, warehouse: Warehouse | undefined
 function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<string> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
+  // A planned run reads no source: its staging area stands in for the parts a real run would write.
+  if (options.plan) return (async function* () {})();
   const source = openSource(url, config);
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
   const objects = selectObjects(source.list(), { ...selection, dated: kind === 'events' }, sourceReport.skipped);
@@ -198,17 +227,14 @@ async function checkErrorBudget(context: RunContext, warehouse: Warehouse, batch
 /** The transform, then the quality checks: a failed check fails the command (the transform stays committed). */
 async function transformAndCheck(context: RunContext, warehouse: Warehouse): Promise<void> {
   const { report, options } = context;
+  warehouse.assertRunLock?.();
   const onStep = (name: string) => void (name.startsWith('drop ') || options.progress.log(`transform: ${name}`));
   Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse, onStep)));
   report.counts = await countTables(warehouse);
   if (options.checks === false) return;
   // The checks' anti-joins and groupings over the whole fact table get the transform's memory settings.
   const results = await timed(report, 'check', () =>
-    warehouse.transaction(async () => {
-      for (const sql of warehouse.dialect.transformSettings) await warehouse.query(sql);
-      return runChecks(warehouse);
-    }),
-  );
+inTransaction(warehouse, () => runChecks(warehouse), { tuned: true }));
   report.checks = results.map((r) => ({ name: r.name, passed: r.passed, count: r.count, offending: r.offending }));
   const failure = checkFailure(results);
   if (failure) throw failure;
@@ -221,7 +247,7 @@ export function extract(options: RunOptions): Promise<RunReport> {
     // The ledger says what is new; read it if the warehouse has one (a full refresh needs none).
     const selections = options.fullRefresh
       ? { songs: await selectionOf(context, undefined, 'songs'), events: await selectionOf(context, undefined, 'events') }
-      : await withWarehouse(config, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }));
+      : await withWarehouse(context, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }));
     const area = runStagingArea(context);
     report.stagingArea = area.url;
     for (const kind of KINDS) {
@@ -257,7 +283,7 @@ export function stage(options: RunOptions): Promise<RunReport> {
     const area = stagingAreaAt(config, extracted.stagingArea);
     report.stagingArea = area.url;
     report.sources = extracted.sources;
-    await withWarehouse(config, async (warehouse) => {
+    await withWarehouse(context, async (warehouse) => {
       for (const kind of KINDS) {
         const table = STAGING[kind];
         report.rowsAdded[table.table] = await timed(report, `stage ${kind}`, () => stageTable(warehouse, table, () => warehouse.loadArea(table, area)));
@@ -271,7 +297,7 @@ export function stage(options: RunOptions): Promise<RunReport> {
 /** `etl transform`: staging tables -> star schema, atomically; then the quality checks. */
 export function transform(options: RunOptions): Promise<RunReport> {
   return inRun('transform', options, async (context) => {
-    await withWarehouse(context.config, (warehouse) => transformAndCheck(context, warehouse));
+    await withWarehouse(context, (warehouse) => transformAndCheck(context, warehouse), { stages: false });
   });
 }
 
@@ -280,7 +306,7 @@ export function run(options: RunOptions): Promise<RunReport> {
   if (options.dryRun) return dryRun(options);
   return inRun('run', options, async (context) => {
     const { config, report } = context;
-    await withWarehouse(config, async (warehouse) => {
+    await withWarehouse(context, async (warehouse) => {
       let area: StagingArea | undefined;
       const stagingArea = () => (area ??= runStagingArea(context));
       for (const kind of KINDS) {
@@ -329,7 +355,7 @@ export function replay(options: RunOptions & { readonly file: string }): Promise
     const { config, report } = context;
     const batches: Record<RecordKind, RejectedRecord[]> = { songs: [], events: [] };
     for await (const record of readRejects(options.file)) batches[record.kind].push(record);
-    await withWarehouse(config, async (warehouse) => {
+    await withWarehouse(context, async (warehouse) => {
       let area: StagingArea | undefined;
       const stagingArea = () => (area ??= runStagingArea(context));
       for (const kind of KINDS) {

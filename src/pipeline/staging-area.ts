@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { EtlError } from '../errors.js';
-import { readS3Parts, s3ManifestUrl, wholeRows, writeS3Parts } from '../load/s3-staging.js';
+import { readS3Manifest, readS3Parts, s3ManifestUrl, wholeRows, writeS3Parts } from '../load/s3-staging.js';
 import type { CsvTable } from '../transform/schema.js';
 
 /**
@@ -22,6 +22,8 @@ export interface StagingArea {
   write(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest>;
   /** The table's manifest location (an s3:// URL for S3 areas). */
   manifestUrl(table: CsvTable): string;
+  /** The table's manifest, as written. */
+  manifest(table: CsvTable): Promise<Manifest>;
   /** The table's staged CSV, as chunks of whole rows. */
   read(table: CsvTable): AsyncIterable<Buffer>;
 }
@@ -69,13 +71,16 @@ export class LocalStagingArea implements StagingArea {
     return manifest;
   }
 
-  async *read(table: CsvTable): AsyncGenerator<Buffer> {
-    let manifest: Manifest;
+  async manifest(table: CsvTable): Promise<Manifest> {
     try {
-      manifest = JSON.parse(await readFile(this.manifestUrl(table), 'utf8')) as Manifest;
+      return JSON.parse(await readFile(this.manifestUrl(table), 'utf8')) as Manifest;
     } catch (error) {
       throw new EtlError(`Cannot read staging manifest ${this.manifestUrl(table)}: run \`etl extract\` first (${(error as NodeJS.ErrnoException).code ?? error})`);
     }
+  }
+
+  async *read(table: CsvTable): AsyncGenerator<Buffer> {
+    const manifest = await this.manifest(table);
     for (const entry of manifest.entries) {
       yield* wholeRows(createReadStream(join(this.url, entry.url), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>);
     }
@@ -98,7 +103,36 @@ export class S3StagingArea implements StagingArea {
     return writeS3Parts(this.url, table, chunks as AsyncIterable<string>, { client: this.client, partBytes: this.partBytes });
   }
 
+  manifest(table: CsvTable): Promise<Manifest> {
+    return readS3Manifest(this.manifestUrl(table), this.client);
+  }
+
   read(table: CsvTable): AsyncIterable<Buffer> {
     return readS3Parts(this.manifestUrl(table), this.client);
   }
+}
+
+/**
+ * Where `--print-sql` stages: nothing is written; each table's manifest lists one placeholder part under the
+ * run's staging URL, so the COPY a real run would send for a non-empty batch is what gets recorded.
+ */
+export class PlannedStagingArea implements StagingArea {
+  constructor(readonly url: string) {}
+
+  manifestUrl(table: CsvTable): string {
+    return this.url.startsWith('s3://') ? s3ManifestUrl(this.url, table) : join(this.url, `${table.table}.manifest`);
+  }
+
+  async manifest(table: CsvTable): Promise<Manifest> {
+    const part = `${this.url.replace(/\/*$/, '/')}${table.table}/part-00000.csv.gz`;
+    return { entries: [{ url: part, mandatory: true, meta: { content_length: 0 } }] };
+  }
+
+  async write(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<Manifest> {
+    for await (const chunk of chunks) void chunk;
+    return this.manifest(table);
+  }
+
+  // eslint-disable-next-line require-yield -- a planned run stages no rows
+  async *read(): AsyncGenerator<Buffer> {}
 }

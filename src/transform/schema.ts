@@ -19,6 +19,11 @@ export interface FieldSpec {
   readonly maxBytes?: number;
   /** Integer columns: the SQL type's range. */
   readonly int32?: boolean;
+  /**
+   * A key (song_id, artist_id): no trailing blank. Redshift ignores trailing blanks when it compares VARCHARs,
+   * so 'X' and 'X ' would be one key there and two on PostgreSQL (contract rule 7).
+   */
+  readonly key?: boolean;
 }
 
 const text = (json: string, column: string, maxBytes = 256, required = false): FieldSpec => ({
@@ -79,12 +84,12 @@ export const EVENT_FIELDS: readonly FieldSpec[] = [
 /** Song fields in the contract's order (the order of staging_songs' columns). */
 export const SONG_FIELDS: readonly FieldSpec[] = [
   int('num_songs', 'num_songs'),
-  text('artist_id', 'artist_id', 32, true),
+  { ...text('artist_id', 'artist_id', 32, true), key: true },
   float('artist_latitude', 'artist_latitude'),
   float('artist_longitude', 'artist_longitude'),
   text('artist_location', 'artist_location', 512),
   text('artist_name', 'artist_name', 512, true),
-  text('song_id', 'song_id', 32, true),
+  { ...text('song_id', 'song_id', 32, true), key: true },
   text('title', 'title', 512, true),
   float('duration', 'duration'),
   int('year', 'year'),
@@ -116,7 +121,7 @@ export interface StagingTable extends CsvTable {
 }
 
 /** The run's rejected records, kept in the warehouse (load_errors) as well as in the rejects file. */
-export const LOAD_ERRORS: CsvTable = { table: 'load_errors', columns: ['run_id', 'kind', 'source_key', 'line', 'reason', 'raw'] };
+export const LOAD_ERRORS: CsvTable = { table: 'load_errors', columns: ['run_id', 'kind', 'source_key', 'line', 'reason', 'raw_line'] };
 
 /** The objects a batch was staged from: what the load ledger records once the batch is transformed. */
 export const STAGING_OBJECTS: CsvTable & { readonly table: 'staging_objects' } = {

@@ -27,6 +27,7 @@ function checkString(field: FieldSpec, value: string): string | undefined {
     const bytes = Buffer.byteLength(value);
     if (bytes > field.maxBytes) return `${field.json}: field too long for Redshift VARCHAR(${field.maxBytes}) (${bytes} bytes)`;
   }
+  if (field.key && value.endsWith(' ')) return `${field.json}: ends in a blank, which Redshift ignores when comparing keys`;
   if (value.includes('\u0000')) return `${field.json}: contains a NUL character, which no warehouse stores`;
   if (!value.isWellFormed()) return `${field.json}: invalid UTF-8 (lone surrogate escape)`;
   return undefined;

@@ -123,7 +123,7 @@ export async function openKeptOpen(config: Config, open: (config: Config) => Pro
     query: (sql, params) => inner.query(sql, params),
     loadStream: (table, chunks, area) => inner.loadStream(table, chunks, area),
     loadArea: (table, area) => inner.loadArea(table, area),
-    lockRuns: () => inner.lockRuns(),
+    lockRuns: (options) => inner.lockRuns(options),
     transaction: (work) => inner.transaction(work),
     close: async () => {},
   };

@@ -6,7 +6,7 @@
  *   load ledger are exactly as before; `etl transform` again completes, and the tables equal one full load;
  * - on PGlite the kill also leaves the data directory's lock behind: commands fail, saying the warehouse is in use,
  *   until the lock goes stale (10 s without its owner refreshing it); then the directory reopens;
- * - while another command holds the warehouse (PostgreSQL: the run advisory lock; PGlite: the directory open in
+ * - while another command holds the warehouse (PostgreSQL: the run lock's lease row; PGlite: the directory open in
  *   another process), `etl run` exits non-zero with one line saying so.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { generate } from '../../src/generate/generator.js';
 import { PgliteWarehouse } from '../../src/load/pglite/pglite-warehouse.js';
-import { RUN_LOCK_KEY } from '../../src/load/queries.js';
+import { PgSession } from '../../src/load/postgres/pg-session.js';
+import { RunLease } from '../../src/load/run-lease.js';
 import { createProgress } from '../../src/pipeline/progress.js';
 import { run } from '../../src/pipeline/run.js';
 import { ANALYTIC_TABLES, REPO_ROOT, pgClient, removeTempDirs, runPgTests, tempDir, testWarehouse, type Dump, type TestWarehouse } from '../helpers/warehouses.js';
@@ -205,14 +206,16 @@ describe.each(ENGINES)('a second command while one holds the warehouse, on %s', 
   it('`etl run` exits non-zero with one line saying another command is working on it', async () => {
     let outcome: Outcome;
     if (engine === 'postgres') {
-      const holder = await pgClient(config.cluster.database);
+      // Another command's lease, taken on a connection of its own as `etl` takes it.
+      const holder = await RunLease.take(await PgSession.connect('PostgreSQL', config.cluster, false), 'the test database', { command: 'etl run', ttlMs: 60_000, holder: 'other-host:4242:abc' });
       try {
-        await holder.query(`SELECT pg_advisory_lock(${RUN_LOCK_KEY})`);
         outcome = await etl(config, ['run']);
       } finally {
-        await holder.end();
+        await holder.release();
       }
-      expect(outcome.stderr.trim()).toMatch(/^etl: Another etl command is working on PostgreSQL at .* \(it holds advisory lock \d+\): wait for it to finish, then run this again$/);
+      expect(outcome.stderr.trim()).toMatch(
+        /^etl: Another etl command \(etl run, other-host:4242:abc\) has held the run lock on PostgreSQL at .* since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: wait for it to finish; if that process is gone, its lease expires at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC and the next command takes it over$/,
+      );
     } else {
       const holder = await PgliteWarehouse.open(config.warehouse.pgliteDir);
       try {

@@ -535,7 +535,7 @@ describe.each(ENGINES)('a corrupted source on %s', (engine) => {
     });
 
     it('records every rejection in load_errors, under the run id', async () => {
-      const { rows } = await warehouse.use((w) => w.query('SELECT kind, source_key, line, reason, raw FROM load_errors WHERE run_id = $1', [report.runId]));
+      const { rows } = await warehouse.use((w) => w.query('SELECT kind, source_key, line, reason, raw_line AS raw FROM load_errors WHERE run_id = $1', [report.runId]));
       const inWarehouse = rows.map((r) => ({ kind: r.kind, source: r.source_key, line: r.line, reason: r.reason, raw: r.raw }) as Rejected);
       // NUL cannot be stored: it becomes U+FFFD.
       expect(inWarehouse.sort(byPlace)).toEqual(corrupted.rejections.map((r) => ({ ...r, raw: r.raw.replaceAll('\u0000', '\ufffd') })));

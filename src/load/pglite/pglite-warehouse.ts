@@ -5,10 +5,12 @@ import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
 import type { CsvTable } from '../../transform/schema.js';
 import { copyCsv, postgresDialect } from '../queries.js';
+import { inSessionTransaction, type Session } from '../session.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
+import { PgliteSession } from './pglite-session.js';
 
-/** PGlite reads a COPY's data from one in-memory blob; this bounds each blob (and so memory) per statement. */
-export const PGLITE_COPY_CHUNK_BYTES = 16 * 1024 * 1024;
+export { PGLITE_COPY_CHUNK_BYTES } from './pglite-session.js';
+
 /** A lock not refreshed for this long belongs to a process that died: the next command takes it over. */
 const LOCK_STALE_MS = 10_000;
 
@@ -17,10 +19,10 @@ export class PgliteWarehouse implements Warehouse {
   readonly engine = 'pglite' as const;
   readonly dialect = postgresDialect;
 
-  private constructor(
-    private readonly db: PGlite,
+  constructor(
+    private readonly session: Session,
     readonly description: string,
-    private readonly unlock: () => Promise<void>,
+    private readonly unlock: () => Promise<void> = async () => {},
   ) {}
 
   /**
@@ -38,40 +40,23 @@ export class PgliteWarehouse implements Warehouse {
     }
     try {
       const db = await PGlite.create(dataDir, { parsers: TYPE_PARSERS });
-      return new PgliteWarehouse(db, `PGlite at ${dataDir}`, unlock);
+      return new PgliteWarehouse(new PgliteSession(db), `PGlite at ${dataDir}`, unlock);
     } catch (error) {
       await unlock();
       throw new EtlError(`Cannot open the embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR): ${describeError(error)}`);
     }
   }
 
-  /** The directory is locked from `open` to `close`. */
+  /** The directory is locked from `open` to `close`: that is the run lock. */
   async lockRuns(): Promise<void> {}
 
-  async query(sql: string, params: unknown[] = []): Promise<QueryResult> {
-    const result = await this.db.query<Record<string, unknown>>(sql, params);
-    return { fields: result.fields.map((f) => f.name), rows: result.rows };
+  async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {
+    const { fields, rows } = await this.session.query(sql, params);
+    return { fields, rows };
   }
 
-  async copyCsv(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
-    const sql = copyCsv(table, "'/dev/blob'");
-    let parts: (string | Buffer)[] = [];
-    let size = 0;
-    let rows = 0;
-    const flush = async () => {
-      if (size === 0) return;
-      const result = await this.db.query(sql, [], { blob: new Blob(parts as unknown as ConstructorParameters<typeof Blob>[0]) });
-      rows += result.affectedRows ?? 0;
-      parts = [];
-      size = 0;
-    };
-    for await (const chunk of chunks) {
-      parts.push(chunk);
-      size += chunk.length;
-      if (size >= PGLITE_COPY_CHUNK_BYTES) await flush();
-    }
-    await flush();
-    return rows;
+  copyCsv(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
+    return this.session.copyIn(copyCsv(table, "'/dev/blob'"), chunks);
   }
 
   loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>): Promise<number> {
@@ -82,21 +67,13 @@ export class PgliteWarehouse implements Warehouse {
     return this.copyCsv(table, area.read(table));
   }
 
-  async transaction<T>(work: () => Promise<T>): Promise<T> {
-    await this.db.exec('BEGIN');
-    try {
-      const result = await work();
-      await this.db.exec('COMMIT');
-      return result;
-    } catch (error) {
-      await this.db.exec('ROLLBACK');
-      throw error;
-    }
+  transaction<T>(work: () => Promise<T>): Promise<T> {
+    return inSessionTransaction(this.session, work);
   }
 
   async close(): Promise<void> {
     try {
-      await this.db.close();
+      await this.session.close();
     } finally {
       await this.unlock();
     }

@@ -60,8 +60,8 @@ export function checkRoleArn(value: string): string {
   return value;
 }
 
-export function checkRegion(value: string): string {
-  if (!REGION.test(value)) throw new EtlError(`S3.REGION ${shown(value)} is not an AWS region name such as us-west-2`);
+export function checkRegion(value: string, setting = 'S3.REGION'): string {
+  if (!REGION.test(value)) throw new EtlError(`${setting} ${shown(value)} is not an AWS region name such as us-west-2`);
   return value;
 }
 
@@ -130,6 +130,8 @@ export const CSV_NULL_MARKER = '\\N';
 
 /** Redshift's ceiling for MAXERROR. */
 export const REDSHIFT_MAX_ERRORS = 100_000;
+/** The most rejected lines one COPY can tolerate: it fails at MAXERROR errors, so at most the ceiling less one. */
+export const REDSHIFT_TOLERABLE_ERRORS = REDSHIFT_MAX_ERRORS - 1;
 
 /** Where a COPY reads from. */
 export type CopySource =
@@ -146,8 +148,8 @@ export interface CopyOptions {
   /** The buckets' region, when it is not the cluster's (the public udacity-dend bucket is in us-west-2). */
   readonly region?: string;
   /**
-   * JSON loads only: lines Redshift may reject before the COPY fails (ETL.MAX_ERRORS, at most 100,000); the
-   * rejected lines are read back with `loadErrorsQuery`. Staged CSV is already validated: any error fails it.
+   * JSON loads only: rejected lines the COPY tolerates (ETL.MAX_ERRORS, at most 99,999); the rejected lines
+   * are read back with `loadErrorsQuery`. Staged CSV is already validated: any error fails it.
    */
   readonly maxErrors?: number;
 }
@@ -190,14 +192,22 @@ export function copyStatement(table: CsvTable | StagingTable, source: CopySource
     }
   }
   lines.push(authClause(options.auth));
-  if (options.region !== undefined && options.region !== '') lines.push(`REGION ${sqlString(checkRegion(options.region))}`);
+  // REGION names where the objects are (the manifest and its parts for a manifest COPY): the source buckets'
+  // region for raw JSON, the staging bucket's (S3.STAGING_REGION) for staged parts; absent, the cluster's.
+  const regionSetting = source.format === 'csv-manifest' ? 'S3.STAGING_REGION' : 'S3.REGION';
+  if (options.region !== undefined && options.region !== '') lines.push(`REGION ${sqlString(checkRegion(options.region, regionSetting))}`);
   lines.push(format);
   if (source.format === 'json' && options.maxErrors !== undefined) {
     if (!Number.isInteger(options.maxErrors) || options.maxErrors < 0) {
       throw new EtlError(`ETL.MAX_ERRORS must be a whole number of at least 0, got ${options.maxErrors}`);
     }
-    // Redshift refuses a larger MAXERROR; it cannot tolerate more rejected lines than this in one COPY.
-    lines.push(`MAXERROR ${Math.min(options.maxErrors, REDSHIFT_MAX_ERRORS)}`);
+    if (options.maxErrors > REDSHIFT_TOLERABLE_ERRORS) {
+      throw new EtlError(
+        `ETL.MAX_ERRORS = ${options.maxErrors} is more than a Redshift COPY can tolerate with ETL.LOAD_MODE = json (at most ${REDSHIFT_TOLERABLE_ERRORS.toLocaleString('en-US')}): lower it, or use LOAD_MODE = csv`,
+      );
+    }
+    // "COPY fails if the load returns MAXERROR errors or more": tolerating n rejected lines takes n + 1.
+    lines.push(`MAXERROR ${options.maxErrors + 1}`);
   }
   lines.push('COMPUPDATE OFF');
   return lines.join('\n');
@@ -216,19 +226,23 @@ export type LoadErrorView = 'stl' | 'sys';
 export const loadErrorViewFor = (host: string): LoadErrorView => (/\.redshift-serverless\.amazonaws\.com\.?$/i.test(host) ? 'sys' : 'stl');
 
 /**
- * The lines the last COPY of this session rejected, as rows {source, line, column_name, reason, raw}, in
+ * The lines the last COPY of this session rejected, as rows {source, line, column_name, reason, raw_line}, in
  * file and line order. The fixed-width CHAR columns are trimmed; raw_line holds at most 1,024 bytes.
  */
 export const loadErrorsQuery = (view: LoadErrorView): string =>
   view === 'stl'
-    ? `SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw
+    ? `SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw_line
 FROM stl_load_errors
-WHERE query = pg_last_copy_id()
+WHERE query = $1
 ORDER BY filename, line_number`
-    : `SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason, CAST(NULL AS VARCHAR(1)) AS raw
+    : `SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason, CAST(NULL AS VARCHAR(1)) AS raw_line
 FROM sys_load_error_detail
-WHERE query_id = pg_last_copy_id()
+WHERE query_id = $1
 ORDER BY file_name, line_number`;
+
+/** The query id of the session's last COPY (or -1), and the rows it loaded. */
+export const lastCopyId = 'SELECT pg_last_copy_id() AS id';
+export const lastCopyCount = 'SELECT pg_last_copy_count() AS n';
 
 /** One row of `loadErrorsQuery` as a rejection, reported like those of extract: `<column>: <reason>`. */
 export function loadErrorRejection(row: Record<string, unknown>): Rejection {
@@ -239,6 +253,6 @@ export function loadErrorRejection(row: Record<string, unknown>): Rejection {
     source: text(row.source),
     line: Number(row.line ?? 0),
     reason: column !== '' ? `${column}: ${reason}` : reason,
-    raw: row.raw === null || row.raw === undefined ? '' : String(row.raw),
+    raw: row.raw_line === null || row.raw_line === undefined ? '' : String(row.raw_line),
   };
 }

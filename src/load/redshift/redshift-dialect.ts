@@ -49,8 +49,14 @@ export const redshiftDialect: Dialect = {
   // way and changes nothing in a case-sensitive database; in a comparison, the explicit collation of one side
   // decides the comparison's.
   bytewise: (expr) => `COLLATE(${expr}, 'case_sensitive')`,
-  // Redshift has no advisory locks: an explicit table lock makes a second transform wait for the first.
-  transformLock: 'LOCK load_ledger',
+  // "Serializable isolation": lock the tables at the start of a transaction, so a concurrent one waits
+  // instead of failing with error 1023.
+  lockTable: (table) => `LOCK ${table}`,
+  // "Defining table constraints": keys are informational and the planner assumes them to hold, so a
+  // duplicate could slip past the uniqueness checks (e.g. a GROUP BY on a declared key); none is declared.
+  primaryKey: () => '',
+  // STV_SESSIONS shows a regular user only their own sessions: a lease stays until it expires.
+  liveSession: undefined,
   transformSettings: [],
   analyzeInTransform: false,
 };

@@ -1,51 +1,69 @@
-import type pg from 'pg';
 import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
 import type { Rejection } from '../../transform/record-encoder.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
 import type { CsvTable, StagingTable } from '../../transform/schema.js';
+import { PgSession } from '../postgres/pg-session.js';
 import { PostgresWarehouse } from '../postgres/postgres-warehouse.js';
 import type { Dialect } from '../queries.js';
-import { copyStatement, loadErrorRejection, loadErrorsQuery, loadErrorViewFor, type CopyAuth, type CopySource, type LoadErrorView } from './copy.js';
+import type { Session } from '../session.js';
+import {
+  copyStatement,
+  lastCopyCount,
+  lastCopyId,
+  loadErrorRejection,
+  loadErrorsQuery,
+  loadErrorViewFor,
+  type CopyAuth,
+  type CopySource,
+  type LoadErrorView,
+} from './copy.js';
 import { redshiftDialect } from './redshift-dialect.js';
 
 type Cluster = Config['cluster'];
 
-/** How this cluster reads S3: the COPY authorization (resolved when first needed) and the buckets' region. */
+/** How this cluster reads S3: the COPY authorization (resolved when first needed) and the buckets' regions. */
 export interface RedshiftS3Access {
   readonly auth: () => Promise<CopyAuth>;
+  /** Region of the source buckets (S3.REGION), for the direct JSON COPY. */
   readonly region?: string;
+  /** Region of the staging bucket (S3.STAGING_REGION), when it is not the cluster's. */
+  readonly stagingRegion?: string;
 }
 
-/** Where the S3 objects are, for every COPY. */
+/** Where the S3 objects are, for one COPY. */
 export interface RedshiftCopyOptions {
-  /** The buckets' region (S3.REGION), when it is not the cluster's. */
+  /** The objects' region, when it is not the cluster's. */
   readonly region?: string;
 }
 
-/** What a direct JSON load did: rows loaded, and the lines Redshift rejected (at most MAXERROR of them). */
+/** What a direct JSON load did: rows loaded, and the lines Redshift rejected. */
 export interface DirectLoad {
   readonly rows: number;
   readonly rejections: Rejection[];
 }
 
+const NO_S3_ACCESS: RedshiftS3Access = { auth: () => Promise.reject(new EtlError('No S3 access configured for Redshift COPY')) };
+
 /**
- * Amazon Redshift, through the PostgreSQL wire protocol: queries and transactions are PostgresWarehouse's;
- * staging differs. Redshift cannot take COPY data from the client, so staging tables are loaded by COPY from
- * S3: the staged CSV parts through their manifest (`copyFromManifest`), or the raw JSON as the original project
- * did (`copyDirect`).
+ * Amazon Redshift, through the PostgreSQL wire protocol: queries, transactions and the run lock are
+ * PostgresWarehouse's; staging differs. Redshift cannot take COPY data from the client, so staging tables are
+ * loaded by COPY from S3: the staged CSV parts through their manifest (`copyFromManifest`), or the raw JSON
+ * as the original project did (`copyDirect`).
  */
 export class RedshiftWarehouse extends PostgresWarehouse {
   override readonly engine = 'redshift' as const;
   override readonly dialect: Dialect = redshiftDialect;
+  readonly stagesFromS3 = true;
 
-  protected constructor(
-    client: pg.Client,
+  constructor(
+    session: Session,
     description: string,
+    connectAgain: () => Promise<Session>,
     private readonly loadErrorView: LoadErrorView,
-    private readonly s3: RedshiftS3Access,
+    private readonly s3: RedshiftS3Access = NO_S3_ACCESS,
   ) {
-    super(client, description);
+    super(session, description, connectAgain);
   }
 
   /**
@@ -53,30 +71,34 @@ export class RedshiftWarehouse extends PostgresWarehouse {
    * certificates are issued by Amazon's public CAs). CLUSTER.SSL=disable is refused: the password and, with
    * key authorization, the AWS keys of every COPY would cross the network in clear.
    */
-  static override async open(cluster: Cluster, s3: RedshiftS3Access = { auth: () => Promise.reject(new EtlError('No S3 access configured for Redshift COPY')) }): Promise<RedshiftWarehouse> {
+  static override async open(cluster: Cluster, s3: RedshiftS3Access = NO_S3_ACCESS): Promise<RedshiftWarehouse> {
     if (cluster.ssl === 'disable') {
       throw new EtlError('CLUSTER.SSL=disable is not allowed for Redshift: its connections always use TLS (set CLUSTER.SSL to auto or require)');
     }
-    const client = await PostgresWarehouse.connect('Redshift', cluster, { rejectUnauthorized: true });
-    return new RedshiftWarehouse(client, `Redshift at ${cluster.host}:${cluster.port}/${cluster.database}`, loadErrorViewFor(cluster.host), s3);
+    const connect = () => PgSession.connect('Redshift', cluster, { rejectUnauthorized: true });
+    return new RedshiftWarehouse(await connect(), `Redshift at ${cluster.host}:${cluster.port}/${cluster.database}`, connect, loadErrorViewFor(cluster.host), s3);
   }
 
   /** Redshift loads from S3 only: the chunks become gzipped parts in the run's S3 staging area first. */
   override async loadStream(table: CsvTable, chunks: AsyncIterable<string | Buffer>, area: () => StagingArea): Promise<number> {
     const target = area();
     const manifest = await target.write(table, chunks);
-    return manifest.entries.length === 0 ? 0 : this.loadArea(table, target);
+    // Nothing staged, nothing to COPY: an empty manifest would only fail the COPY.
+    return manifest.entries.length === 0 ? 0 : this.copyArea(table, target);
   }
 
-  /** COPY of a staging area's manifest; the area must be on S3. */
+  /** COPY of a staging area's manifest (the area must be on S3); an empty manifest is not COPYed. */
   override async loadArea(table: CsvTable, area: StagingArea): Promise<number> {
+    if (!area.manifestUrl(table).startsWith('s3://')) return this.copyCsv(table);
+    const manifest = await area.manifest(table);
+    return manifest.entries.length === 0 ? 0 : this.copyArea(table, area);
+  }
+
+  private async copyArea(table: CsvTable, area: StagingArea): Promise<number> {
     const manifestUrl = area.manifestUrl(table);
     if (!manifestUrl.startsWith('s3://')) return this.copyCsv(table);
-    return this.copyFromManifest(table, manifestUrl, await this.s3.auth(), { region: this.s3.region });
+    return this.copyFromManifest(table, manifestUrl, await this.s3.auth(), { region: this.s3.stagingRegion });
   }
-
-  /** Redshift has no advisory locks: concurrent transforms queue on the dialect's transformLock instead. */
-  override async lockRuns(): Promise<void> {}
 
   override async copyCsv(table: CsvTable): Promise<number> {
     throw new EtlError(
@@ -103,44 +125,47 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     options: RedshiftCopyOptions & { readonly maxErrors?: number } = {},
   ): Promise<DirectLoad> {
     const sql = copyStatement(table, { format: 'json', ...source }, { auth, ...options });
-    await this.runCopy(table, source.from, sql);
+    const copyId = await this.runCopy(table, source.from, sql);
     const rows = await this.lastCopyCount();
-    return { rows, rejections: await this.lastLoadErrors() };
+    return { rows, rejections: await this.loadErrorsOf(copyId) };
   }
 
   async copyJson(table: StagingTable, from: string, jsonPaths: string | undefined, maxErrors: number): Promise<DirectLoad> {
     return this.copyDirect(table, { from, ...(jsonPaths ? { jsonPaths } : {}) }, await this.s3.auth(), { region: this.s3.region, maxErrors });
   }
 
-  /** The lines the last COPY of this session rejected (STL_LOAD_ERRORS, or SYS_LOAD_ERROR_DETAIL on Serverless). */
-  async lastLoadErrors(): Promise<Rejection[]> {
-    const { rows } = await this.query(loadErrorsQuery(this.loadErrorView));
+  /** The lines COPY `copyId` rejected. */
+  async loadErrorsOf(copyId: number): Promise<Rejection[]> {
+    const { rows } = await this.query(loadErrorsQuery(this.loadErrorView), [copyId]);
     return rows.map(loadErrorRejection);
   }
 
   private async lastCopyId(): Promise<number> {
-    const { rows } = await this.query('SELECT pg_last_copy_id() AS id');
+    const { rows } = await this.query(lastCopyId);
     return Number(rows[0]?.id ?? -1);
   }
 
   private async lastCopyCount(): Promise<number> {
     // COPY's command tag carries no row count on Redshift; pg_last_copy_count() does.
-    const { rows } = await this.query('SELECT pg_last_copy_count() AS n');
+    const { rows } = await this.query(lastCopyCount);
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Runs a COPY; a failure names the table, the S3 location and, when Redshift logged one, the first bad line. */
-  private async runCopy(table: CsvTable, from: string, sql: string): Promise<void> {
+  /**
+   * Runs a COPY; resolves to its query id. A failure names the table, the S3 location and, when Redshift
+   * logged one, the first bad line.
+   */
+  private async runCopy(table: CsvTable, from: string, sql: string): Promise<number> {
     // A COPY that fails before loading (access, syntax) leaves pg_last_copy_id() at the previous COPY, whose
     // rejected lines must not be blamed on this one.
     const before = await this.lastCopyId();
     try {
-      await this.client.query(sql);
+      await this.session.query(sql);
     } catch (error) {
       // The statement is never part of the message: with key authorization it holds the secret key.
       let detail = describeError(error);
       const after = await this.lastCopyId().catch(() => before);
-      const rejections = after !== before ? await this.lastLoadErrors().catch(() => [] as Rejection[]) : [];
+      const rejections = after !== before ? await this.loadErrorsOf(after).catch(() => [] as Rejection[]) : [];
       const first = rejections[0];
       if (first) {
         const more = rejections.length > 1 ? ` (and ${rejections.length - 1} more)` : '';
@@ -148,5 +173,6 @@ export class RedshiftWarehouse extends PostgresWarehouse {
       }
       throw new EtlError(`Loading ${table.table} from ${from} failed on ${this.description}: ${detail}`, { cause: error });
     }
+    return this.lastCopyId();
   }
 }

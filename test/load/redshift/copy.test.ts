@@ -129,12 +129,13 @@ describe('COPY of the raw JSON (the original project\'s direct load)', () => {
       { format: 'json', from: 's3://udacity-dend/log_data', jsonPaths: 's3://udacity-dend/log_json_path.json' },
       { auth: ROLE, region: 'us-west-2', maxErrors: 1000 },
     );
+    // COPY fails at MAXERROR errors ("COPY" page, MAXERROR): tolerating 1,000 takes 1,001.
     expect(sql).toBe(`COPY staging_events (${EVENT_COLUMNS})
 FROM 's3://udacity-dend/log_data'
 IAM_ROLE 'arn:aws:iam::123456789012:role/dwhRole'
 REGION 'us-west-2'
 FORMAT AS JSON 's3://udacity-dend/log_json_path.json'
-MAXERROR 1000
+MAXERROR 1001
 COMPUPDATE OFF`);
   });
 
@@ -148,10 +149,14 @@ FORMAT AS JSON 'auto'
 COMPUPDATE OFF`);
   });
 
-  it('caps MAXERROR at Redshift\'s 100,000 and refuses a negative one', () => {
+  it('MAXERROR is the tolerated count plus one, at most Redshift\'s 100,000; more, or a negative one, is refused', () => {
     const from = { format: 'json', from: 's3://udacity-dend/song_data' } as const;
-    expect(copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: 250_000 })).toContain('\nMAXERROR 100000\n');
-    expect(copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: 0 })).toContain('\nMAXERROR 0\n');
+    // "If the load returns the error_count number of errors or greater, the load fails."
+    expect(copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: 0 })).toContain('\nMAXERROR 1\n');
+    expect(copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: 99_999 })).toContain('\nMAXERROR 100000\n');
+    expect(etlError(() => copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: 100_000 })).message).toBe(
+      'ETL.MAX_ERRORS = 100000 is more than a Redshift COPY can tolerate with ETL.LOAD_MODE = json (at most 99,999): lower it, or use LOAD_MODE = csv',
+    );
     expect(etlError(() => copyStatement(STAGING.songs, from, { auth: ROLE, maxErrors: -1 })).message).toBe(
       'ETL.MAX_ERRORS must be a whole number of at least 0, got -1',
     );
@@ -337,7 +342,7 @@ describe('Redshift DDL of the bookkeeping tables', () => {
   source_key VARCHAR(1024) NOT NULL,
   line INTEGER NOT NULL,
   reason VARCHAR(1024) NOT NULL,
-  raw VARCHAR(65535)
+  raw_line VARCHAR(65535)
 )
 DISTSTYLE EVEN`,
       `CREATE TABLE IF NOT EXISTS staging_objects (
@@ -355,8 +360,7 @@ DISTSTYLE ALL`,
   size BIGINT NOT NULL,
   version VARCHAR(256) NOT NULL,
   run_id VARCHAR(64) NOT NULL,
-  loaded_at TIMESTAMP NOT NULL,
-  PRIMARY KEY (kind, source_key)
+  loaded_at TIMESTAMP NOT NULL
 )
 DISTSTYLE ALL SORTKEY(kind, source_key)`,
     ]);
@@ -385,8 +389,8 @@ describe('Redshift DDL', () => {
   ts BIGINT,
   user_agent VARCHAR(512),
   user_id VARCHAR(16),
-  source_key VARCHAR(1024) DEFAULT '',
-  source_line INTEGER DEFAULT 0
+  source_key VARCHAR(1024),
+  source_line INTEGER
 )
 DISTSTYLE KEY DISTKEY(session_id)`,
       `CREATE TABLE IF NOT EXISTS staging_songs (
@@ -400,8 +404,8 @@ DISTSTYLE KEY DISTKEY(session_id)`,
   title VARCHAR(512),
   duration DOUBLE PRECISION,
   year INTEGER,
-  source_key VARCHAR(1024) DEFAULT '',
-  source_line INTEGER DEFAULT 0
+  source_key VARCHAR(1024),
+  source_line INTEGER
 )
 DISTSTYLE KEY DISTKEY(song_id)`,
       `CREATE TABLE IF NOT EXISTS songplays (
@@ -415,8 +419,7 @@ DISTSTYLE KEY DISTKEY(song_id)`,
   location VARCHAR(256),
   user_agent VARCHAR(512),
   item_in_session INTEGER NOT NULL,
-  source_key VARCHAR(1024),
-  PRIMARY KEY (songplay_id)
+  source_key VARCHAR(1024)
 )
 DISTSTYLE KEY DISTKEY(start_time) SORTKEY(start_time)`,
       `CREATE TABLE IF NOT EXISTS users (
@@ -425,8 +428,7 @@ DISTSTYLE KEY DISTKEY(start_time) SORTKEY(start_time)`,
   last_name VARCHAR(256),
   gender VARCHAR(16),
   level VARCHAR(16),
-  last_play_at TIMESTAMP NOT NULL,
-  PRIMARY KEY (user_id)
+  last_play_at TIMESTAMP NOT NULL
 )
 DISTSTYLE ALL SORTKEY(user_id)`,
       `CREATE TABLE IF NOT EXISTS songs (
@@ -436,8 +438,7 @@ DISTSTYLE ALL SORTKEY(user_id)`,
   year INTEGER,
   duration DOUBLE PRECISION,
   artist_name VARCHAR(512),
-  source_key VARCHAR(1024) NOT NULL,
-  PRIMARY KEY (song_id)
+  source_key VARCHAR(1024)
 )
 DISTSTYLE ALL SORTKEY(song_id)`,
       `CREATE TABLE IF NOT EXISTS artists (
@@ -446,8 +447,7 @@ DISTSTYLE ALL SORTKEY(song_id)`,
   location VARCHAR(512),
   latitude DOUBLE PRECISION,
   longitude DOUBLE PRECISION,
-  song_id VARCHAR(32) NOT NULL,
-  PRIMARY KEY (artist_id)
+  song_id VARCHAR(32) NOT NULL
 )
 DISTSTYLE ALL SORTKEY(artist_id)`,
       `CREATE TABLE IF NOT EXISTS time (
@@ -457,8 +457,7 @@ DISTSTYLE ALL SORTKEY(artist_id)`,
   week INTEGER NOT NULL,
   month INTEGER NOT NULL,
   year INTEGER NOT NULL,
-  weekday INTEGER NOT NULL,
-  PRIMARY KEY (start_time)
+  weekday INTEGER NOT NULL
 )
 DISTSTYLE KEY DISTKEY(start_time) SORTKEY(start_time)`,
     ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { postgresDialect, transformSteps, type Dialect } from '../../../src/load/queries.js';
+import { createTables, postgresDialect, transformSteps, type Dialect } from '../../../src/load/queries.js';
 import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
 
 /** PostgreSQL's bytewise fragment `<expr> COLLATE "C"` rewritten as Redshift's `COLLATE(<expr>, 'case_sensitive')`. */
@@ -7,12 +7,11 @@ const postgresToRedshift = (sql: string): string => sql.replace(/([\w.]+) COLLAT
 
 describe('the transform Redshift runs is the text tested on PostgreSQL', () => {
   const postgres = transformSteps(postgresDialect);
-  // Redshift's transform starts by locking the ledger (it has no advisory locks); the rest is shared.
-  const [lock, ...redshift] = transformSteps(redshiftDialect);
+  const redshift = transformSteps(redshiftDialect);
 
-  it('starts with the table lock that serializes concurrent transforms', () => {
-    expect(lock).toEqual({ name: 'lock', sql: 'LOCK load_ledger' });
-    expect(postgres.map((s) => s.name)).not.toContain('lock');
+  it('opens every transaction by locking the ledger on Redshift, and not on PostgreSQL', () => {
+    expect(redshiftDialect.lockTable('load_ledger')).toBe('LOCK load_ledger');
+    expect(postgresDialect.lockTable('load_ledger')).toBeUndefined();
   });
 
   // PostgreSQL tunes memory and refreshes statistics within the transform; the statements themselves are shared.
@@ -44,7 +43,7 @@ describe('the transform Redshift runs is the text tested on PostgreSQL', () => {
   });
 
   it('depends on the dialect through bytewise() alone', () => {
-    const plain = (d: Dialect): Dialect => ({ ...d, bytewise: (expr) => expr, transformLock: undefined, transformSettings: [], analyzeInTransform: false });
+    const plain = (d: Dialect): Dialect => ({ ...d, bytewise: (expr) => expr, transformSettings: [], analyzeInTransform: false });
     expect(transformSteps(plain(redshiftDialect))).toEqual(transformSteps(plain(postgresDialect)));
   });
 });
@@ -52,6 +51,12 @@ describe('the transform Redshift runs is the text tested on PostgreSQL', () => {
 describe('the Redshift dialect', () => {
   it('pins byte order with an explicit case-sensitive collation', () => {
     expect(redshiftDialect.bytewise('o.source_key')).toBe("COLLATE(o.source_key, 'case_sensitive')");
+  });
+
+  it('declares no primary key, which Redshift would trust without checking', () => {
+    expect(createTables(redshiftDialect).join('\n')).not.toMatch(/PRIMARY KEY|UNIQUE/);
+    // PostgreSQL enforces them: there they stay.
+    expect(createTables(postgresDialect).filter((sql) => sql.includes('PRIMARY KEY')).length).toBe(6);
   });
 
   it('uses an IDENTITY surrogate key', () => {

@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/config.js';
 import { EtlError } from '../../../src/errors.js';
-import { copyStatement, loadErrorsQuery, type CopyAuth } from '../../../src/load/redshift/copy.js';
+import { copyStatement, lastCopyCount, lastCopyId, loadErrorsQuery, type CopyAuth } from '../../../src/load/redshift/copy.js';
+import type { Session, SessionResult } from '../../../src/load/session.js';
 import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
 import { RedshiftWarehouse } from '../../../src/load/redshift/redshift-warehouse.js';
 import { STAGING } from '../../../src/transform/schema.js';
@@ -25,34 +25,41 @@ const cluster = (overrides: Partial<Config['cluster']> = {}): Config['cluster'] 
  * A stand-in for the Redshift session: answers pg_last_copy_id(), pg_last_copy_count() and the load-error
  * query from a script, and records every statement.
  */
-class FakeSession {
+class FakeSession implements Session {
   readonly sent: string[] = [];
   copyId = 41;
   constructor(
     private readonly script: { copyRows?: number; copyError?: Error; failBeforeLoad?: boolean; loadErrors?: Record<string, unknown>[] },
   ) {}
 
-  async query(config: string | { text: string }): Promise<{ fields: { name: string }[]; rows: Record<string, unknown>[] }> {
-    const sql = typeof config === 'string' ? config : config.text;
+  async query(sql: string, params: readonly unknown[] = []): Promise<SessionResult> {
     this.sent.push(sql);
-    const result = (rows: Record<string, unknown>[]) => ({ fields: Object.keys(rows[0] ?? {}).map((name) => ({ name })), rows });
+    const result = (rows: Record<string, unknown>[]) => ({ fields: Object.keys(rows[0] ?? {}), rows, rowCount: undefined });
     if (sql.startsWith('COPY ')) {
       if (!this.script.failBeforeLoad) this.copyId += 1;
       if (this.script.copyError) throw this.script.copyError;
       return result([]);
     }
-    if (sql === 'SELECT pg_last_copy_id() AS id') return result([{ id: this.copyId }]);
-    if (sql === 'SELECT pg_last_copy_count() AS n') return result([{ n: this.script.copyRows ?? 0 }]);
-    if (sql === loadErrorsQuery('stl')) return result(this.script.loadErrors ?? []);
+    if (sql === lastCopyId) return result([{ id: this.copyId }]);
+    if (sql === lastCopyCount) return result([{ n: this.script.copyRows ?? 0 }]);
+    // The rejected lines of the COPY asked for, by its query id.
+    if (sql === loadErrorsQuery('stl')) return result(params[0] === this.copyId ? (this.script.loadErrors ?? []) : []);
     throw new Error(`unexpected statement: ${sql}`);
   }
+
+  async copyIn(): Promise<number> {
+    throw new Error('Redshift takes no COPY data from the client');
+  }
+
+  async close(): Promise<void> {}
 }
 
-class TestRedshift extends RedshiftWarehouse {
-  static on(session: FakeSession): TestRedshift {
-    return new TestRedshift(session as unknown as pg.Client, 'Redshift at test:5439/dev', 'stl', { auth: () => Promise.reject(new Error('no S3 access in this test')) });
-  }
-}
+const TestRedshift = {
+  on: (session: FakeSession) =>
+    new RedshiftWarehouse(session, 'Redshift at test:5439/dev', () => Promise.reject(new Error('no second connection in this test')), 'stl', {
+      auth: () => Promise.reject(new Error('no S3 access in this test')),
+    }),
+};
 
 const rejection = (promise: Promise<unknown>): Promise<EtlError> =>
   promise.then(
@@ -101,6 +108,7 @@ describe('RedshiftWarehouse', () => {
     expect(session.sent).toEqual([
       'SELECT pg_last_copy_id() AS id',
       copyStatement(STAGING.events, { format: 'csv-manifest', manifestUrl: url }, { auth: ROLE, region: 'us-west-2' }),
+      'SELECT pg_last_copy_id() AS id',
       'SELECT pg_last_copy_count() AS n',
     ]);
   });
