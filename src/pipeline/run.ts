@@ -40,11 +40,13 @@ export interface RunOptions {
   readonly until?: string;
   /** Run the data quality checks after the transform (default true). */
   readonly checks?: boolean;
+  /** Opens the warehouse (default: the configured one); a recording one for `--print-sql` and the Redshift conformance tests. */
+  readonly openWarehouse?: (config: Config) => Promise<Warehouse>;
   /**
-   * `--print-sql`: run against this (recording) warehouse, reading no source and writing no staging data, so
-   * the statements it records are exactly those a real run sends.
+   * `--print-sql`: read no source and write no staging data; each table that `fills` says a batch fills
+   * stands in for one staged part, so the statements the warehouse records are those a real run sends.
    */
-  readonly plan?: { readonly warehouse: (config: Config) => Promise<Warehouse> };
+  readonly plan?: { readonly fills: (table: string) => boolean };
 }
 
 /** One run's state: its folder (report, rejects, staging parts) and the report being filled in. */
@@ -119,7 +121,7 @@ async function inRun(command: Command, options: RunOptions, body: (context: RunC
  */
 async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true } = {}): Promise<T> {
   const { config, options } = context;
-  const warehouse = await (options.plan?.warehouse ?? openWarehouse)(config);
+  const warehouse = await (options.openWarehouse ?? openWarehouse)(config);
   try {
     if (stages && warehouse.stagesFromS3 && !isS3Url(config.s3.staging)) {
       throw new EtlError(
@@ -135,8 +137,8 @@ async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse
 }
 
 /** `etl create-tables`: under the run lock, drop every table and create them empty; resolves to where. */
-export async function recreateTables(config: Config, options: Pick<RunOptions, 'progress' | 'plan'>): Promise<string> {
-  const warehouse = await (options.plan?.warehouse ?? openWarehouse)(config);
+export async function recreateTables(config: Config, options: Pick<RunOptions, 'progress' | 'openWarehouse'>): Promise<string> {
+  const warehouse = await (options.openWarehouse ?? openWarehouse)(config);
   try {
     await warehouse.lockRuns({ command: 'etl create-tables', ttlMs: config.etl.runLockTtlSeconds * 1000, notice: (m) => options.progress.log(m) });
     await createTables(warehouse);
@@ -156,7 +158,8 @@ function stagingAreaAt(config: Config, url: string): StagingArea {
 function runStagingArea(context: RunContext): StagingArea {
   const base = context.config.s3.staging;
   const url = base === '' ? join(context.runDir, 'staging') : isS3Url(base) ? `${base.replace(/\/*$/, '/')}${context.report.runId}/` : join(base, context.report.runId);
-  return context.options.plan ? new PlannedStagingArea(url) : stagingAreaAt(context.config, url);
+  const { plan } = context.options;
+  return plan ? new PlannedStagingArea(url, plan.fills) : stagingAreaAt(context.config, url);
 }
 
 /** What to load of each kind: the ledger (unless a full refresh) and the day range. */

@@ -113,17 +113,21 @@ export class S3StagingArea implements StagingArea {
 }
 
 /**
- * Where `--print-sql` stages: nothing is written; each table's manifest lists one placeholder part under the
- * run's staging URL, so the COPY a real run would send for a non-empty batch is what gets recorded.
+ * Where `--print-sql` stages: nothing is written; the manifest of each table a batch `fills` lists one
+ * placeholder part under the run's staging URL, so the COPY a real run sends for it is what gets recorded.
  */
 export class PlannedStagingArea implements StagingArea {
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly fills: (table: string) => boolean,
+  ) {}
 
   manifestUrl(table: CsvTable): string {
     return this.url.startsWith('s3://') ? s3ManifestUrl(this.url, table) : join(this.url, `${table.table}.manifest`);
   }
 
   async manifest(table: CsvTable): Promise<Manifest> {
+    if (!this.fills(table.table)) return { entries: [] };
     const part = `${this.url.replace(/\/*$/, '/')}${table.table}/part-00000.csv.gz`;
     return { entries: [{ url: part, mandatory: true, meta: { content_length: 0 } }] };
   }
