@@ -45,3 +45,15 @@ export class RecordingSession implements Session {
 
   async close(): Promise<void> {}
 }
+
+/**
+ * Whether `sql` is `template` with its $n parameters filled in (as literals, the way the Redshift engine
+ * sends them, or still as $n).
+ */
+export function isStatement(sql: string, template: string): boolean {
+  const pattern = template
+    .split(/\$\d+/)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('(?:\\$\\d+|.+?)');
+  return new RegExp(`^${pattern}$`, 's').test(sql);
+}

@@ -11,7 +11,7 @@ import type { Config } from '../config/config.js';
 import { recordingWarehouse } from '../load/connect.js';
 import { runLock } from '../load/queries.js';
 import { copyAuth, lastCopyId } from '../load/redshift/copy.js';
-import { RecordingSession, type RecordedStatement, type Responder } from '../load/recording-session.js';
+import { isStatement, RecordingSession, type RecordedStatement, type Responder } from '../load/recording-session.js';
 import type { Progress } from './progress.js';
 import { recreateTables, run } from './run.js';
 
@@ -22,7 +22,7 @@ const SECRET_PLACEHOLDER = 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
 
 /** What the recording session answers: the run lock is ours, the warehouse is empty, COPYs succeed. */
 const respond: Responder = (sql) => {
-  if (sql === runLock.held) return { rows: [{ n: 1 }] };
+  if (isStatement(sql, runLock.held)) return { rows: [{ n: 1 }] };
   if (sql === lastCopyId) return { rows: [{ id: 1 }] };
   return undefined;
 };

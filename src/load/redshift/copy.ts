@@ -217,34 +217,58 @@ export function copyStatement(table: CsvTable | StagingTable, source: CopySource
 // Rejected lines
 
 /**
- * Where Redshift records a COPY's rejected lines: `stl` (STL_LOAD_ERRORS, provisioned clusters, with the raw
- * line) or `sys` (SYS_LOAD_ERROR_DETAIL, the only one on Redshift Serverless; it keeps no raw line).
+ * Which views a cluster has: `provisioned` clusters have STL_LOAD_ERRORS (with the raw line, main cluster
+ * only), `serverless` workgroups the SYS views alone ("STL_LOAD_ERRORS ... doesn't contain queries run on
+ * concurrency scaling clusters or on serverless namespaces").
  */
-export type LoadErrorView = 'stl' | 'sys';
+export type LoadErrorView = 'provisioned' | 'serverless';
 
-/** The view a cluster at `host` has: Serverless endpoints end in .redshift-serverless.amazonaws.com. */
-export const loadErrorViewFor = (host: string): LoadErrorView => (/\.redshift-serverless\.amazonaws\.com\.?$/i.test(host) ? 'sys' : 'stl');
+/** The kind of a cluster at `host`: Serverless endpoints end in .redshift-serverless.amazonaws.com. */
+export const loadErrorViewFor = (host: string): LoadErrorView => (/\.redshift-serverless\.amazonaws\.com\.?$/i.test(host) ? 'serverless' : 'provisioned');
 
 /**
- * The lines the last COPY of this session rejected, as rows {source, line, column_name, reason, raw_line}, in
- * file and line order. The fixed-width CHAR columns are trimmed; raw_line holds at most 1,024 bytes.
+ * The rejected lines of a COPY come from the SYS views, which cover every COPY (main cluster, concurrency
+ * scaling, Serverless). Their query_id is not PG_LAST_COPY_ID()'s (the docs: SYS query identifiers "are
+ * different from those recorded in the provisioned-only views"), so the COPY is found by what SYS_LOAD_HISTORY
+ * documents: the session's process (session_id, the PG_BACKEND_PID() of this connection) and its table.
+ * $1: the table name. Rows {query_id}: the session's latest COPY into that table.
  */
-export const loadErrorsQuery = (view: LoadErrorView): string =>
-  view === 'stl'
-    ? `SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw_line
-FROM stl_load_errors
-WHERE query = $1
-ORDER BY filename, line_number`
-    : `SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason, CAST(NULL AS VARCHAR(1)) AS raw_line
+export const lastLoadOf = `SELECT query_id FROM sys_load_history
+WHERE session_id = PG_BACKEND_PID() AND TRIM(table_name) = $1
+ORDER BY start_time DESC
+LIMIT 1`;
+
+/** $1: a query_id of SYS_LOAD_HISTORY. Rows {source, line, column_name, reason}, in file and line order. */
+export const loadErrorDetail = `SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason
 FROM sys_load_error_detail
 WHERE query_id = $1
 ORDER BY file_name, line_number`;
+
+/**
+ * Provisioned clusters: the raw text of the last COPY's rejected lines ("you can use PG_LAST_COPY_ID when you
+ * query STL_LOAD_ERRORS"), at most 1,024 bytes each; SYS_LOAD_ERROR_DETAIL keeps none. Rows {source, line,
+ * column_name, reason, raw_line}; the fixed-width CHAR columns trimmed.
+ */
+export const stlLoadErrors = `SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw_line
+FROM stl_load_errors
+WHERE query = PG_LAST_COPY_ID()
+ORDER BY filename, line_number`;
 
 /** The query id of the session's last COPY (or -1), and the rows it loaded. */
 export const lastCopyId = 'SELECT pg_last_copy_id() AS id';
 export const lastCopyCount = 'SELECT pg_last_copy_count() AS n';
 
-/** One row of `loadErrorsQuery` as a rejection, reported like those of extract: `<column>: <reason>`. */
+/**
+ * The rejections of one COPY: SYS rows (every COPY), with the raw line from the STL rows where there are some
+ * for the same file and line; STL rows alone when SYS has none (e.g. SYS_LOAD_HISTORY not yet showing it).
+ */
+export function mergeLoadErrors(sys: readonly Record<string, unknown>[], stl: readonly Record<string, unknown>[]): Rejection[] {
+  const raw = new Map(stl.map((row) => [`${String(row.source).trim()}\u0000${Number(row.line)}`, row.raw_line]));
+  const rows = sys.length > 0 ? sys.map((row) => ({ ...row, raw_line: raw.get(`${String(row.source).trim()}\u0000${Number(row.line)}`) ?? null })) : stl;
+  return rows.map(loadErrorRejection);
+}
+
+/** One row of the load-error queries as a rejection, reported like those of extract: `<column>: <reason>`. */
 export function loadErrorRejection(row: Record<string, unknown>): Rejection {
   const text = (value: unknown): string => (value === null || value === undefined ? '' : String(value).trim());
   const column = text(row.column_name);

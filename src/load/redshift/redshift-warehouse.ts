@@ -11,13 +11,16 @@ import {
   copyStatement,
   lastCopyCount,
   lastCopyId,
-  loadErrorRejection,
-  loadErrorsQuery,
+  lastLoadOf,
+  loadErrorDetail,
   loadErrorViewFor,
+  mergeLoadErrors,
+  stlLoadErrors,
   type CopyAuth,
   type CopySource,
   type LoadErrorView,
 } from './copy.js';
+import { InlineParamsSession } from './inline-params.js';
 import { redshiftDialect } from './redshift-dialect.js';
 
 type Cluster = Config['cluster'];
@@ -63,7 +66,9 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     private readonly loadErrorView: LoadErrorView,
     private readonly s3: RedshiftS3Access = NO_S3_ACCESS,
   ) {
-    super(session, description, connectAgain);
+    // Values are written into the statements as checked literals: bind parameters over the extended query
+    // protocol are not documented for Redshift (only SQL-level PREPARE ... $1), literals are.
+    super(new InlineParamsSession(session), description, async () => new InlineParamsSession(await connectAgain()));
   }
 
   /**
@@ -125,19 +130,21 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     options: RedshiftCopyOptions & { readonly maxErrors?: number } = {},
   ): Promise<DirectLoad> {
     const sql = copyStatement(table, { format: 'json', ...source }, { auth, ...options });
-    const copyId = await this.runCopy(table, source.from, sql);
+    await this.runCopy(table, source.from, sql);
     const rows = await this.lastCopyCount();
-    return { rows, rejections: await this.loadErrorsOf(copyId) };
+    return { rows, rejections: await this.loadErrorsOf(table) };
   }
 
   async copyJson(table: StagingTable, from: string, jsonPaths: string | undefined, maxErrors: number): Promise<DirectLoad> {
     return this.copyDirect(table, { from, ...(jsonPaths ? { jsonPaths } : {}) }, await this.s3.auth(), { region: this.s3.region, maxErrors });
   }
 
-  /** The lines COPY `copyId` rejected. */
-  async loadErrorsOf(copyId: number): Promise<Rejection[]> {
-    const { rows } = await this.query(loadErrorsQuery(this.loadErrorView), [copyId]);
-    return rows.map(loadErrorRejection);
+  /** The lines the session's last COPY into `table` rejected. */
+  async loadErrorsOf(table: CsvTable): Promise<Rejection[]> {
+    const load = (await this.query(lastLoadOf, [table.table])).rows[0];
+    const sys = load ? (await this.query(loadErrorDetail, [Number(load.query_id)])).rows : [];
+    const stl = this.loadErrorView === 'provisioned' ? (await this.query(stlLoadErrors)).rows : [];
+    return mergeLoadErrors(sys, stl);
   }
 
   private async lastCopyId(): Promise<number> {
@@ -151,11 +158,8 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /**
-   * Runs a COPY; resolves to its query id. A failure names the table, the S3 location and, when Redshift
-   * logged one, the first bad line.
-   */
-  private async runCopy(table: CsvTable, from: string, sql: string): Promise<number> {
+  /** Runs a COPY. A failure names the table, the S3 location and, when Redshift logged one, the first bad line. */
+  private async runCopy(table: CsvTable, from: string, sql: string): Promise<void> {
     // A COPY that fails before loading (access, syntax) leaves pg_last_copy_id() at the previous COPY, whose
     // rejected lines must not be blamed on this one.
     const before = await this.lastCopyId();
@@ -165,7 +169,7 @@ export class RedshiftWarehouse extends PostgresWarehouse {
       // The statement is never part of the message: with key authorization it holds the secret key.
       let detail = describeError(error);
       const after = await this.lastCopyId().catch(() => before);
-      const rejections = after !== before ? await this.loadErrorsOf(after).catch(() => [] as Rejection[]) : [];
+      const rejections = after !== before ? await this.loadErrorsOf(table).catch(() => [] as Rejection[]) : [];
       const first = rejections[0];
       if (first) {
         const more = rejections.length > 1 ? ` (and ${rejections.length - 1} more)` : '';
@@ -173,6 +177,5 @@ export class RedshiftWarehouse extends PostgresWarehouse {
       }
       throw new EtlError(`Loading ${table.table} from ${from} failed on ${this.description}: ${detail}`, { cause: error });
     }
-    return this.lastCopyId();
   }
 }

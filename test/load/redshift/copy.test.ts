@@ -7,7 +7,10 @@ import {
   copyAuth,
   copyStatement,
   loadErrorRejection,
-  loadErrorsQuery,
+  lastLoadOf,
+  loadErrorDetail,
+  mergeLoadErrors,
+  stlLoadErrors,
   loadErrorViewFor,
   sqlString,
   type CopyAuth,
@@ -290,23 +293,43 @@ describe('COPY authorization', () => {
 });
 
 describe("reading Redshift's rejected lines of the last COPY", () => {
-  it('from STL_LOAD_ERRORS on a provisioned cluster (with the raw line)', () => {
-    expect(loadErrorsQuery('stl')).toBe(`SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw
-FROM stl_load_errors
-WHERE query = pg_last_copy_id()
-ORDER BY filename, line_number`);
+  it('finds the COPY in SYS_LOAD_HISTORY by this session\'s process and the table (SYS ids are not PG_LAST_COPY_ID\'s)', () => {
+    expect(lastLoadOf).toBe(`SELECT query_id FROM sys_load_history
+WHERE session_id = PG_BACKEND_PID() AND TRIM(table_name) = $1
+ORDER BY start_time DESC
+LIMIT 1`);
   });
 
-  it('from SYS_LOAD_ERROR_DETAIL on Serverless (no raw line kept)', () => {
-    expect(loadErrorsQuery('sys')).toBe(`SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason, CAST(NULL AS VARCHAR(1)) AS raw
+  it('reads its rejected lines from SYS_LOAD_ERROR_DETAIL, which covers concurrency scaling and Serverless', () => {
+    expect(loadErrorDetail).toBe(`SELECT TRIM(file_name) AS source, line_number AS line, TRIM(column_name) AS column_name, TRIM(error_message) AS reason
 FROM sys_load_error_detail
-WHERE query_id = pg_last_copy_id()
+WHERE query_id = $1
 ORDER BY file_name, line_number`);
   });
 
+  it('takes the raw lines from STL_LOAD_ERRORS by PG_LAST_COPY_ID() on a provisioned cluster', () => {
+    expect(stlLoadErrors).toBe(`SELECT TRIM(filename) AS source, line_number AS line, TRIM(colname) AS column_name, TRIM(err_reason) AS reason, RTRIM(raw_line) AS raw_line
+FROM stl_load_errors
+WHERE query = PG_LAST_COPY_ID()
+ORDER BY filename, line_number`);
+  });
+
+  it('joins the raw line to the SYS row of the same file and line; STL rows alone when SYS has none', () => {
+    const sys = [
+      { source: 's3://b/k1 ', line: 3, column_name: 'ts', reason: 'Invalid digit' },
+      { source: 's3://b/k2', line: 9, column_name: '', reason: 'Invalid JSON' },
+    ];
+    const stl = [{ source: 's3://b/k1', line: 3, column_name: 'ts', reason: 'Invalid digit', raw_line: '{"ts":"x"}' }];
+    expect(mergeLoadErrors(sys, stl)).toEqual([
+      { source: 's3://b/k1', line: 3, reason: 'ts: Invalid digit', raw: '{"ts":"x"}' },
+      { source: 's3://b/k2', line: 9, reason: 'Invalid JSON', raw: '' },
+    ]);
+    expect(mergeLoadErrors([], stl)).toEqual([{ source: 's3://b/k1', line: 3, reason: 'ts: Invalid digit', raw: '{"ts":"x"}' }]);
+  });
+
   it('knows Serverless by its endpoint', () => {
-    expect(loadErrorViewFor('dwh.123456789012.us-west-2.redshift-serverless.amazonaws.com')).toBe('sys');
-    expect(loadErrorViewFor('dwhcluster.abc123xyz.us-west-2.redshift.amazonaws.com')).toBe('stl');
+    expect(loadErrorViewFor('dwh.123456789012.us-west-2.redshift-serverless.amazonaws.com')).toBe('serverless');
+    expect(loadErrorViewFor('dwhcluster.abc123xyz.us-west-2.redshift.amazonaws.com')).toBe('provisioned');
   });
 
   it('maps a row to a rejection like extract reports them', () => {
@@ -316,7 +339,7 @@ ORDER BY file_name, line_number`);
         line: 7,
         column_name: 'user_id',
         reason: 'String length exceeds DDL length',
-        raw: '{"userId":"12345678901234567"}',
+        raw_line: '{"userId":"12345678901234567"}',
       }),
     ).toEqual({
       source: 's3://udacity-dend/log_data/2018/11/2018-11-01-events.json',
@@ -324,7 +347,7 @@ ORDER BY file_name, line_number`);
       reason: 'user_id: String length exceeds DDL length',
       raw: '{"userId":"12345678901234567"}',
     });
-    expect(loadErrorRejection({ source: 's3://b-1/k', line: '3', column_name: '', reason: 'Invalid JSONPath format', raw: null })).toEqual({
+    expect(loadErrorRejection({ source: 's3://b-1/k', line: '3', column_name: '', reason: 'Invalid JSONPath format', raw_line: null })).toEqual({
       source: 's3://b-1/k',
       line: 3,
       reason: 'Invalid JSONPath format',

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/config.js';
 import { EtlError } from '../../../src/errors.js';
-import { copyStatement, lastCopyCount, lastCopyId, loadErrorsQuery, type CopyAuth } from '../../../src/load/redshift/copy.js';
+import { copyStatement, lastCopyCount, lastCopyId, lastLoadOf, loadErrorDetail, stlLoadErrors, type CopyAuth } from '../../../src/load/redshift/copy.js';
+import { isStatement } from '../../../src/load/recording-session.js';
 import type { Session, SessionResult } from '../../../src/load/session.js';
 import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
 import { RedshiftWarehouse } from '../../../src/load/redshift/redshift-warehouse.js';
@@ -42,9 +43,17 @@ class FakeSession implements Session {
     }
     if (sql === lastCopyId) return result([{ id: this.copyId }]);
     if (sql === lastCopyCount) return result([{ n: this.script.copyRows ?? 0 }]);
-    // The rejected lines of the COPY asked for, by its query id.
-    if (sql === loadErrorsQuery('stl')) return result(params[0] === this.copyId ? (this.script.loadErrors ?? []) : []);
+    // The COPY's SYS id is its own (not PG_LAST_COPY_ID's); its lines, by that id; the raw text from STL.
+    // Parameters reach Redshift inlined as literals.
+    expect(params).toEqual([]);
+    if (isStatement(sql, lastLoadOf)) return result(this.script.failBeforeLoad ? [] : [{ query_id: 9_000 + this.copyId }]);
+    if (isStatement(sql, loadErrorDetail)) return result(sql.endsWith(`query_id = ${9_000 + this.copyId}\nORDER BY file_name, line_number`) ? this.sysRows() : []);
+    if (sql === stlLoadErrors) return result(this.script.failBeforeLoad ? [] : (this.script.loadErrors ?? []));
     throw new Error(`unexpected statement: ${sql}`);
+  }
+
+  private sysRows(): Record<string, unknown>[] {
+    return (this.script.loadErrors ?? []).map(({ raw_line: _raw, ...row }) => row);
   }
 
   async copyIn(): Promise<number> {
@@ -56,7 +65,7 @@ class FakeSession implements Session {
 
 const TestRedshift = {
   on: (session: FakeSession) =>
-    new RedshiftWarehouse(session, 'Redshift at test:5439/dev', () => Promise.reject(new Error('no second connection in this test')), 'stl', {
+    new RedshiftWarehouse(session, 'Redshift at test:5439/dev', () => Promise.reject(new Error('no second connection in this test')), 'provisioned', {
       auth: () => Promise.reject(new Error('no S3 access in this test')),
     }),
 };
@@ -108,7 +117,6 @@ describe('RedshiftWarehouse', () => {
     expect(session.sent).toEqual([
       'SELECT pg_last_copy_id() AS id',
       copyStatement(STAGING.events, { format: 'csv-manifest', manifestUrl: url }, { auth: ROLE, region: 'us-west-2' }),
-      'SELECT pg_last_copy_id() AS id',
       'SELECT pg_last_copy_count() AS n',
     ]);
   });
@@ -116,7 +124,7 @@ describe('RedshiftWarehouse', () => {
   it('loads the raw JSON directly and returns the lines Redshift rejected', async () => {
     const session = new FakeSession({
       copyRows: 8055,
-      loadErrors: [{ source: 's3://udacity-dend/log_data/2018/11/2018-11-01-events.json', line: '12', column_name: 'ts', reason: 'Invalid digit', raw: '{"ts":"x"}' }],
+      loadErrors: [{ source: 's3://udacity-dend/log_data/2018/11/2018-11-01-events.json', line: '12', column_name: 'ts', reason: 'Invalid digit', raw_line: '{"ts":"x"}' }],
     });
     const source = { from: 's3://udacity-dend/log_data', jsonPaths: 's3://udacity-dend/log_json_path.json' };
     const result = await TestRedshift.on(session).copyDirect(STAGING.events, source, ROLE, { region: 'us-west-2', maxErrors: 1000 });
@@ -131,8 +139,8 @@ describe('RedshiftWarehouse', () => {
     const session = new FakeSession({
       copyError: new Error("Load into table 'staging_songs' failed.  Check 'stl_load_errors' system table for details."),
       loadErrors: [
-        { source: 's3://sparkify-staging/staging_songs/part-00000.csv.gz', line: 3, column_name: 'year', reason: 'Invalid digit', raw: 'x' },
-        { source: 's3://sparkify-staging/staging_songs/part-00001.csv.gz', line: 9, column_name: 'year', reason: 'Invalid digit', raw: 'y' },
+        { source: 's3://sparkify-staging/staging_songs/part-00000.csv.gz', line: 3, column_name: 'year', reason: 'Invalid digit', raw_line: 'x' },
+        { source: 's3://sparkify-staging/staging_songs/part-00001.csv.gz', line: 9, column_name: 'year', reason: 'Invalid digit', raw_line: 'y' },
       ],
     });
     const error = await rejection(TestRedshift.on(session).copyFromManifest(STAGING.songs, 's3://sparkify-staging/staging_songs.manifest', KEYS));
@@ -146,12 +154,12 @@ describe('RedshiftWarehouse', () => {
     const session = new FakeSession({
       failBeforeLoad: true,
       copyError: new Error('S3ServiceException:Access Denied,Status 403'),
-      loadErrors: [{ source: 's3://old/part', line: 1, column_name: '', reason: 'stale', raw: '' }],
+      loadErrors: [{ source: 's3://old/part', line: 1, column_name: '', reason: 'stale', raw_line: '' }],
     });
     const error = await rejection(TestRedshift.on(session).copyFromManifest(STAGING.songs, 's3://sparkify-staging/staging_songs.manifest', KEYS));
     expect(error.message).toBe(
       'Loading staging_songs from s3://sparkify-staging/staging_songs.manifest failed on Redshift at test:5439/dev: S3ServiceException:Access Denied,Status 403',
     );
-    expect(session.sent).not.toContain(loadErrorsQuery('stl'));
+    expect(session.sent).not.toContain(stlLoadErrors);
   });
 });

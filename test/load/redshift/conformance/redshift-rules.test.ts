@@ -36,9 +36,12 @@ describe('the Redshift rules', () => {
   });
 
   const planted: [rule: string, statements: RecordedStatement[], context?: RuleContext][] = [
+    ['values as literals', main('SELECT source_key, version FROM load_ledger WHERE kind = $1')],
+    ['values as literals', [{ sql: 'SELECT 1', params: ['songs'], session: 'main' }]],
     ['reserved words', main('CREATE TABLE IF NOT EXISTS load_errors (\n  run_id VARCHAR(64),\n  raw VARCHAR(65535)\n)')],
     ['reserved words', main('SELECT RTRIM(raw_line) AS raw FROM stl_load_errors')],
     ['reserved words', main('SELECT e.offset FROM staging_events e')],
+    ['reserved words', main('CREATE TABLE IF NOT EXISTS t (\n  oid INTEGER\n)')],
     ['reserved words', main('CREATE TABLE IF NOT EXISTS t (\n  "user" VARCHAR(8),\n  tag VARCHAR(8)\n)')],
     ['type names as qualifiers', main('DELETE FROM time WHERE NOT EXISTS (SELECT 1 FROM songplays p WHERE p.start_time = time.start_time)')],
     ['lock first', main('BEGIN', 'SELECT COUNT(*) AS n FROM songplays', 'LOCK load_ledger', 'COMMIT')],

@@ -51,6 +51,9 @@ export const RESERVED_WORDS: ReadonlySet<string> = new Set(
     .filter((line) => line !== '' && !line.startsWith('#')),
 );
 
+/** "The following PostgreSQL system column names cannot be used as names of user-defined columns" (Names and identifiers). */
+const SYSTEM_COLUMNS = new Set(['oid', 'tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid']);
+
 /**
  * Reserved words the pipeline uses as the keywords they are (SELECT, TIMESTAMP as a type, OFF in COMPUPDATE
  * OFF, ...). Any other reserved word written bare is an identifier that Redshift refuses.
@@ -123,14 +126,16 @@ function lastOpenParen(tokens: readonly Token[], i: number): number {
 const reservedWords: Rule = {
   id: 'reserved words',
   doc: page('Reserved words', 'r_pg_keywords.html'),
-  says: 'Reserved words cannot be used as identifiers (table, column or alias names) unless they are delimited (quoted).',
+  says: '"You can use the reserved words with delimited identifiers (double quotation marks)": bare, they cannot name a table, column or alias.',
   check: (statements) =>
     statements.flatMap(({ sql }) => {
       const tokens = tokenize(sql);
-      const named = identifiers(tokens).filter((t) => RESERVED_WORDS.has(t.upper)).map((t) => t.text);
+      const named = identifiers(tokens)
+        .filter((t) => RESERVED_WORDS.has(t.upper) || SYSTEM_COLUMNS.has(t.text.toLowerCase()))
+        .map((t) => t.text);
       const bare = tokens.filter((t) => t.type === 'word' && RESERVED_WORDS.has(t.upper) && !KEYWORDS_IN_USE.has(t.upper)).map((t) => t.text);
       const words = [...new Set([...named, ...bare])];
-      return words.map((word) => ({ rule: 'reserved words', sql, why: `the reserved word ${word.toUpperCase()} is used as a bare identifier` }));
+      return words.map((word) => ({ rule: 'reserved words', sql, why: `the reserved word or system column name ${word} is used as a bare identifier` }));
     }),
 };
 
@@ -138,7 +143,7 @@ const typeNameQualifier: Rule = {
   id: 'type names as qualifiers',
   doc: page('Names and identifiers', 'r_names.html'),
   says:
-    'Delimited identifiers (double quotes) may be any name. TIME, DATE and TIMESTAMP name datetime types, so a table of that name is quoted where it qualifies a column ("time".start_time), not read as the start of a typed literal.',
+    'A delimited identifier ("time") may hold any name. This project\'s rule on top of the page: a table named after a datetime type (time) is quoted where it qualifies a column ("time".start_time), so the qualifier is never read as the type.',
   check: (statements) =>
     statements.flatMap(({ sql }) => {
       const tokens = tokenize(sql);
@@ -170,9 +175,9 @@ function transactions(statements: readonly RecordedStatement[]): { session: stri
 
 const lockFirst: Rule = {
   id: 'lock first',
-  doc: page('Managing concurrent write operations (serializable isolation)', 'c_serial_isolation.html'),
+  doc: page('Serializable isolation', 'c_serial_isolation.html'),
   says:
-    'To avoid serializable isolation violations (error 1023), lock the tables a transaction works on at its beginning, with LOCK, before any SELECT or write: a concurrent transaction then waits instead of failing.',
+    'A snapshot is taken at the first SELECT or DML of a transaction; to force serialization instead of error 1023, "Lock all tables at the beginning of the transaction, before performing any operations". Every transaction opens with LOCK.',
   check: (statements) =>
     transactions(statements)
       .filter(({ body }) => body.length > 0 && command(tokenize(body[0]!.sql)) !== 'LOCK')
@@ -181,9 +186,9 @@ const lockFirst: Rule = {
 
 const notInTransaction: Rule = {
   id: 'not in a transaction',
-  doc: page('TRUNCATE; VACUUM; SET', 'r_TRUNCATE.html'),
+  doc: page('TRUNCATE', 'r_TRUNCATE.html'),
   says:
-    'TRUNCATE commits the transaction in which it is run; VACUUM cannot run inside a transaction block; session settings (SET) are not to be changed inside the transactions the pipeline relies on.',
+    '"TRUNCATE commits the transaction in which it is run"; VACUUM: "You can\'t run VACUUM within a transaction block" (r_VACUUM_command.html). SET: the SET page states no such restriction; this project keeps SET out of Redshift transactions, because its only SET (work_mem) is PostgreSQL\'s.',
   check: (statements) =>
     transactions(statements).flatMap(({ body }) =>
       body
@@ -199,7 +204,7 @@ const mergeShape: Rule = {
   id: 'MERGE shape',
   doc: page('MERGE', 'r_MERGE.html'),
   says:
-    'MERGE INTO target USING source_table ON match_condition WHEN MATCHED THEN UPDATE|DELETE WHEN NOT MATCHED THEN INSERT: one WHEN MATCHED and one WHEN NOT MATCHED clause, no further conditions on them, the source a table.',
+    'MERGE INTO target_table USING source_table ON match_condition [WHEN MATCHED THEN {UPDATE ... | DELETE} WHEN NOT MATCHED THEN INSERT ...]: one clause of each, no condition on either; "You can\'t use the WITH clause in a MERGE statement". The source is kept a table (the page now also allows a subquery; its earlier version did not).',
   check: (statements) =>
     statements.flatMap(({ sql }) => {
       const tokens = tokenize(sql);
@@ -240,7 +245,8 @@ const UNSUPPORTED: readonly { readonly what: string; readonly found: (tokens: re
 const postgresOnly: Rule = {
   id: 'PostgreSQL-only constructs',
   doc: page('Unsupported PostgreSQL features', 'c_unsupported-postgresql-features.html'),
-  says: 'Redshift is based on PostgreSQL but does not support, among others, arrays, INSERT ... ON CONFLICT, DISTINCT ON, RETURNING, advisory locks and COPY from the client.',
+  says:
+    'The page lists array constructors and subscripts and locale collations (COLLATE "C") as unsupported; "Unsupported PostgreSQL functions" (c_unsupported-postgresql-functions.html) lists advisory lock functions. ON CONFLICT, DISTINCT ON, RETURNING and FILTER are not in the syntax of Redshift\'s INSERT, SELECT and DELETE pages, nor FROM STDIN in its COPY page. `::` is Redshift syntax too, but kept out so one CAST text serves every engine.',
   check: (statements) =>
     statements.flatMap(({ sql }) => {
       const tokens = tokenize(sql);
@@ -254,7 +260,7 @@ const AGGREGATES = new Set(['SUM', 'COUNT', 'AVG', 'MIN', 'MAX', 'STDDEV', 'STDD
 const windowFrames: Rule = {
   id: 'window frames',
   doc: page('Window functions', 'c_Window_functions.html'),
-  says: 'For aggregate window functions with an ORDER BY clause, a frame clause (ROWS ...) is required.',
+  says: '"If an ORDER BY clause is used for an aggregate function, an explicit frame clause is required."',
   check: (statements) =>
     statements.flatMap(({ sql }) => {
       const tokens = tokenize(sql);
@@ -304,9 +310,9 @@ function copies(statements: readonly RecordedStatement[]): CopyShape[] {
 
 const stagingRegion: Rule = {
   id: 'COPY REGION',
-  doc: page('COPY: data source parameters (REGION)', 'copy-parameters-data-source-s3.html'),
+  doc: page('COPY from Amazon S3', 'copy-parameters-data-source-s3.html'),
   says:
-    'REGION specifies the AWS Region where the source data (with MANIFEST, the manifest file and the files it lists) is located; without it, the source is assumed to be in the cluster\'s Region. So the staging COPY names the staging bucket\'s region, or none.',
+    '"If the REGION parameter is specified, all resources, including a manifest file or multiple Amazon S3 buckets, must be located in the specified Region"; "By default, COPY assumes that the data is located in the same Region as the Amazon Redshift cluster". So the staging COPY names the staging bucket\'s region, or none.',
   check: (statements, context) =>
     copies(statements)
       .filter((c) => c.manifest && c.region !== context.stagingRegion)
@@ -319,7 +325,7 @@ const stagingRegion: Rule = {
 
 const maxErrorCount: Rule = {
   id: 'MAXERROR',
-  doc: page('COPY: data load parameters (MAXERROR)', 'copy-parameters-data-load.html'),
+  doc: page('Data load operations', 'copy-parameters-data-load.html'),
   says: 'If the load returns the error_count number of errors or greater, the load fails. To tolerate n rejected lines, MAXERROR is n + 1.',
   check: (statements, context) =>
     copies(statements)
@@ -330,7 +336,7 @@ const maxErrorCount: Rule = {
 const manifestNotEmpty: Rule = {
   id: 'no empty manifest',
   doc: page('Using a manifest to specify data files', 'loading-data-files-using-manifest.html'),
-  says: 'A COPY with MANIFEST loads the files the manifest lists; a manifest listing none leaves nothing to load, and the COPY of a staging table is then skipped rather than sent.',
+  says: '"Regardless of any mandatory settings, COPY will terminate if no files are found": a manifest listing no file is not COPYed; the staging table is left empty instead.',
   async check(statements, context) {
     const violations: Violation[] = [];
     for (const c of copies(statements).filter((x) => x.manifest)) {
@@ -341,7 +347,19 @@ const manifestNotEmpty: Rule = {
   },
 };
 
+const plainText: Rule = {
+  id: 'values as literals',
+  doc: page('PREPARE', 'r_PREPARE.html'),
+  says:
+    'Parameters ($1, $2, ...) are documented for SQL-level PREPARE only, not for the wire protocol\'s bind step: every value reaches Redshift written into the statement as a checked literal.',
+  check: (statements) =>
+    statements
+      .filter(({ sql, params }) => params.length > 0 || tokenize(sql).some((t) => t.type === 'param'))
+      .map(({ sql }) => ({ rule: 'values as literals', sql, why: 'sends a bind parameter' })),
+};
+
 export const REDSHIFT_RULES: readonly Rule[] = [
+  plainText,
   reservedWords,
   typeNameQualifier,
   lockFirst,
