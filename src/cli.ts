@@ -8,6 +8,7 @@ import { countTables } from './load/load-steps.js';
 import { createProgress } from './pipeline/progress.js';
 import { formatReport, formatRows } from './pipeline/format.js';
 import { formatPlan, plannedStatements } from './pipeline/plan.js';
+import { formatPreflight, preflight, preflightFailure } from './pipeline/preflight.js';
 import { dryRun, extract, readReport, recreateTables, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
 import type { RunReport } from './pipeline/report.js';
 
@@ -116,6 +117,16 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
       } finally {
         await warehouse.close();
       }
+    });
+
+  program
+    .command('preflight')
+    .description('check that the warehouse can take a run, changing no data: connection, privileges, tables, every statement, and on Redshift each COPY (NOLOAD) and bucket region')
+    .action(async () => {
+      const checks = await preflight(configOf());
+      out(formatPreflight(checks));
+      const failure = preflightFailure(checks);
+      if (failure) throw failure;
     });
 
   program

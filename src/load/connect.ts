@@ -4,7 +4,7 @@ import { s3ClientAuth } from '../extract/s3-client.js';
 import { s3Client } from '../extract/open-source.js';
 import { PgliteWarehouse } from './pglite/pglite-warehouse.js';
 import { PostgresWarehouse } from './postgres/postgres-warehouse.js';
-import { copyAuth, loadErrorViewFor, type CopyAuth } from './redshift/copy.js';
+import { clusterRegionOf, copyAuth, loadErrorViewFor, type CopyAuth } from './redshift/copy.js';
 import type { RecordingSession } from './recording-session.js';
 import { RedshiftWarehouse, type RedshiftS3Access } from './redshift/redshift-warehouse.js';
 import type { Warehouse } from './warehouse.js';
@@ -28,6 +28,7 @@ const redshiftS3Access = (config: Config): RedshiftS3Access => ({
   auth: () => redshiftCopyAuth(config),
   region: config.s3.region,
   ...(config.s3.stagingRegion !== '' ? { stagingRegion: config.s3.stagingRegion } : {}),
+  ...(clusterRegionOf(config.cluster.host) ? { clusterRegion: clusterRegionOf(config.cluster.host) } : {}),
 });
 
 /** Opens the configured warehouse. */

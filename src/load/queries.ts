@@ -190,9 +190,19 @@ export const legacyColumns = `SELECT table_name, column_name FROM information_sc
 export const renameLegacyColumn = (table: string, column: string): string =>
   `ALTER TABLE ${table} RENAME COLUMN ${column} TO ${LEGACY_COLUMNS[table]![column]!}`;
 
-const EVERY_TABLE: readonly TableName[] = [...ALL_TABLES, ...OPERATIONAL_TABLES];
-export const createTables = (d: Dialect): string[] => EVERY_TABLE.map((t) => createTable(d, t));
-export const dropTables = (): string[] => EVERY_TABLE.map(dropTable);
+/** Every table `etl create-tables` makes (not etl_run_lock, which outlives it). */
+export const TABLES: readonly TableName[] = [...ALL_TABLES, ...OPERATIONAL_TABLES];
+export const createTables = (d: Dialect): string[] => TABLES.map((t) => createTable(d, t));
+export const dropTables = (): string[] => TABLES.map(dropTable);
+
+/** Which of the pipeline's tables exist: rows {table_name}. */
+export const existingTables = `SELECT table_name FROM information_schema.tables WHERE table_name IN (${TABLES.map((t) => `'${t}'`).join(', ')})`;
+
+/** `etl preflight`'s privilege probe: a temp table, created and dropped. */
+export const probeTable = {
+  create: 'CREATE TEMP TABLE etl_preflight_probe (probe INTEGER)',
+  drop: 'DROP TABLE etl_preflight_probe',
+} as const;
 
 // ---------------------------------------------------------------------------------------------------------
 // Staging loads (PostgreSQL-family COPY; Redshift's COPY FROM S3 is built in redshift/copy.ts)
@@ -244,7 +254,22 @@ export interface TransformStep {
   /** What the statement does, for progress and errors. */
   readonly name: string;
   readonly sql: string;
+  /** A step that fills a temp table of the batch: the table and the SELECT it is filled from. */
+  readonly temp?: { readonly table: string; readonly select: string };
 }
+
+const tempStep = (name: string, table: string, select: string): TransformStep => ({
+  name,
+  sql: `CREATE TEMP TABLE ${table} AS\n${select}`,
+  temp: { table, select },
+});
+
+/** A temp step's table created empty, with its columns: what `etl preflight` compiles the later steps against. */
+export const emptyTempTable = (temp: NonNullable<TransformStep['temp']>): string =>
+  `CREATE TEMP TABLE ${temp.table} AS\nSELECT * FROM (\n${temp.select}\n) q\nWHERE 1 = 0`;
+
+/** The plan of a statement, without running it (SELECT, CREATE TABLE AS, INSERT, UPDATE, DELETE on every engine). */
+export const explain = (sql: string): string => `EXPLAIN ${sql}`;
 
 const analyzeStep = (d: Dialect, table: string): TransformStep[] => (d.analyzeInTransform ? [{ name: `analyze ${table}`, sql: `ANALYZE ${table}` }] : []);
 
@@ -253,10 +278,8 @@ export const transformSteps = (d: Dialect): TransformStep[] => [
   ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE IF EXISTS ${t}` })),
   {
     // A log object loaded before and changed since: its earlier plays are replaced by what it holds now.
-    name: 'pick plays of changed objects',
-    sql: `CREATE TEMP TABLE forgotten_plays AS
-SELECT user_id, start_time FROM songplays
-WHERE source_key IN (${CHANGED_LOG_OBJECTS})`,
+    ...tempStep('pick plays of changed objects', 'forgotten_plays', `SELECT user_id, start_time FROM songplays
+WHERE source_key IN (${CHANGED_LOG_OBJECTS})`),
   },
   {
     name: 'forget plays of changed objects',
@@ -265,15 +288,13 @@ WHERE source_key IN (${CHANGED_LOG_OBJECTS})`,
   },
   {
     // Rule 3: per song_id, the record from the first object key (then the first line) wins.
-    name: 'pick staged songs',
-    sql: `CREATE TEMP TABLE batch_songs AS
-SELECT song_id, title, artist_id, artist_name, artist_location, artist_latitude, artist_longitude, year, duration, source_key
+    ...tempStep('pick staged songs', 'batch_songs', `SELECT song_id, title, artist_id, artist_name, artist_location, artist_latitude, artist_longitude, year, duration, source_key
 FROM (
   SELECT s.*, ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY ${d.bytewise('source_key')}, source_line) AS pick
   FROM staging_songs s
 ) ranked
 WHERE pick = 1
-  AND NOT EXISTS (SELECT 1 FROM songs o WHERE o.song_id = ranked.song_id AND ${d.bytewise('o.source_key')} < ranked.source_key)`,
+  AND NOT EXISTS (SELECT 1 FROM songs o WHERE o.song_id = ranked.song_id AND ${d.bytewise('o.source_key')} < ranked.source_key)`),
   },
   {
     name: 'merge songs',
@@ -286,15 +307,13 @@ WHEN NOT MATCHED THEN INSERT (song_id, title, artist_id, year, duration, artist_
   ...analyzeStep(d, 'songs'),
   {
     // Rule 4: an artist's attributes come from its song with the lowest song_id.
-    name: 'pick staged artists',
-    sql: `CREATE TEMP TABLE batch_artists AS
-SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude, song_id
+    ...tempStep('pick staged artists', 'batch_artists', `SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude, song_id
 FROM (
   SELECT b.*, ROW_NUMBER() OVER (PARTITION BY artist_id ORDER BY ${d.bytewise('song_id')}) AS pick
   FROM batch_songs b
 ) ranked
 WHERE pick = 1
-  AND NOT EXISTS (SELECT 1 FROM artists o WHERE o.artist_id = ranked.artist_id AND ${d.bytewise('o.song_id')} < ranked.song_id)`,
+  AND NOT EXISTS (SELECT 1 FROM artists o WHERE o.artist_id = ranked.artist_id AND ${d.bytewise('o.song_id')} < ranked.song_id)`),
   },
   {
     name: 'merge artists',
@@ -308,9 +327,7 @@ WHEN NOT MATCHED THEN INSERT (artist_id, name, location, latitude, longitude, so
     // Rule 1: plays are NextSong events of a known user, one per (session_id, item_in_session); the song is
     // the one with equal title and artist name and a duration within 0.01 s, the lowest song_id if several.
     // The equality join keeps matching a hash join; only candidates with the same title and artist meet.
-    name: 'pick staged plays',
-    sql: `CREATE TEMP TABLE batch_plays AS
-SELECT start_time, user_id, level, song_id, artist_id, session_id, item_in_session, location, user_agent,
+    ...tempStep('pick staged plays', 'batch_plays', `SELECT start_time, user_id, level, song_id, artist_id, session_id, item_in_session, location, user_agent,
   first_name, last_name, gender, source_key
 FROM (
   SELECT ${START_TIME} AS start_time, CAST(e.user_id AS INTEGER) AS user_id, e.level, s.song_id, s.artist_id,
@@ -323,7 +340,7 @@ FROM (
   LEFT JOIN songs s ON ${SAME_TEXT('s.title', 'e.song')} AND ${SAME_TEXT('s.artist_name', 'e.artist')} AND ABS(s.duration - e.length) <= 0.01
   WHERE ${PLAYED_BY_USER('e')}
 ) ranked
-WHERE pick = 1`,
+WHERE pick = 1`),
   },
   ...analyzeStep(d, 'batch_plays'),
   {
@@ -363,15 +380,13 @@ WHERE start_time IN (SELECT start_time FROM forgotten_plays)
   },
   {
     // Rule 2: a user's attributes and level come from their latest play; a later batch only moves them forward.
-    name: 'pick staged users',
-    sql: `CREATE TEMP TABLE batch_users AS
-SELECT user_id, first_name, last_name, gender, level, start_time
+    ...tempStep('pick staged users', 'batch_users', `SELECT user_id, first_name, last_name, gender, level, start_time
 FROM (
   SELECT b.*, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY start_time DESC, session_id DESC, item_in_session DESC) AS pick
   FROM batch_plays b
 ) ranked
 WHERE pick = 1
-  AND NOT EXISTS (SELECT 1 FROM users o WHERE o.user_id = ranked.user_id AND o.last_play_at > ranked.start_time)`,
+  AND NOT EXISTS (SELECT 1 FROM users o WHERE o.user_id = ranked.user_id AND o.last_play_at > ranked.start_time)`),
   },
   {
     name: 'merge users',

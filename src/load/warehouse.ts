@@ -4,6 +4,30 @@ import type { CsvTable, StagingTable } from '../transform/schema.js';
 import type { Dialect } from './queries.js';
 import type { EngineName } from '../config/settings.js';
 
+/** One line of `etl preflight`: what was checked, whether it passed, what was found or what to fix. */
+export interface PreflightCheck {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** What `etl preflight` asks an engine that loads from S3 to validate: the COPYs a run would send. */
+export interface LoadPlan {
+  readonly loadMode: 'csv' | 'json';
+  /** S3.LOG_DATA, S3.SONG_DATA, S3.LOG_JSONPATH. */
+  readonly sources: { readonly events: string; readonly songs: string; readonly jsonPaths: string };
+  readonly maxErrors: number;
+  /** S3.STAGING, for the region check. */
+  readonly staging: string;
+  /**
+   * A staging area holding one valid row per staging table (written for the check, removed by `remove`),
+   * to COPY with NOLOAD as a run's staged parts are COPYed.
+   */
+  readonly probe: () => Promise<{ readonly area: StagingArea; remove(): Promise<void> }>;
+  /** The region a bucket is in, where the store says. */
+  readonly bucketRegion: (bucket: string) => Promise<string | undefined>;
+}
+
 /** How a command takes the run lock: who it is, how long its lease lasts unrenewed, where notices go. */
 export interface RunLockOptions {
   readonly command: string;
@@ -26,6 +50,8 @@ export interface Warehouse {
   readonly dialect: Dialect;
   /** Where it is, for messages: never includes a password. */
   readonly description: string;
+  /** How the connection travels, for `etl preflight`: in-process, TLS (certificate verified) or unencrypted. */
+  readonly transport: string;
   query(sql: string, params?: readonly unknown[]): Promise<QueryResult>;
   /**
    * Loads staging CSV (whole rows per chunk) into a staging table as extract produces it (`etl run`);
@@ -51,6 +77,8 @@ export interface Warehouse {
    * checked before anything is read.
    */
   readonly stagesFromS3?: boolean;
+  /** `etl preflight` of an engine that COPYs from S3: regions, authorization and each COPY with NOLOAD. */
+  preflightLoads?(plan: LoadPlan): Promise<PreflightCheck[]>;
   /** Runs `work` in one transaction: all of it commits, or none of it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -355,7 +355,7 @@ async function copyRawJson(context: RunContext, warehouse: Warehouse, kind: Reco
  */
 export function replay(options: RunOptions & { readonly file: string }): Promise<RunReport> {
   return inRun('replay', options, async (context) => {
-    const { config, report } = context;
+    const { report } = context;
     const batches: Record<RecordKind, RejectedRecord[]> = { songs: [], events: [] };
     for await (const record of readRejects(options.file)) batches[record.kind].push(record);
     await withWarehouse(context, async (warehouse) => {

@@ -137,6 +137,6 @@ export class PlannedStagingArea implements StagingArea {
     return this.manifest(table);
   }
 
-  // eslint-disable-next-line require-yield -- a planned run stages no rows
+  /** A planned run stages no rows. */
   async *read(): AsyncGenerator<Buffer> {}
 }

@@ -120,6 +120,7 @@ export async function openKeptOpen(config: Config, open: (config: Config) => Pro
     engine: inner.engine,
     dialect: inner.dialect,
     description: inner.description,
+    transport: inner.transport,
     query: (sql, params) => inner.query(sql, params),
     loadStream: (table, chunks, area) => inner.loadStream(table, chunks, area),
     loadArea: (table, area) => inner.loadArea(table, area),

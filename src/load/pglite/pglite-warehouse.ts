@@ -18,6 +18,7 @@ const LOCK_STALE_MS = 10_000;
 export class PgliteWarehouse implements Warehouse {
   readonly engine = 'pglite' as const;
   readonly dialect = postgresDialect;
+  readonly transport = 'in-process';
 
   constructor(
     private readonly session: Session,

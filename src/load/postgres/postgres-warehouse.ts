@@ -26,12 +26,14 @@ export class PostgresWarehouse implements Warehouse {
     readonly description: string,
     /** Opens another connection to the same database, for the run lock. */
     private readonly connectAgain: () => Promise<Session>,
+    readonly transport = 'unencrypted',
   ) {}
 
   static async open(cluster: Cluster): Promise<PostgresWarehouse> {
     const ssl = cluster.ssl === 'require' ? { rejectUnauthorized: true } : false;
     const connect = () => PgSession.connect('PostgreSQL', cluster, ssl);
-    return new PostgresWarehouse(await connect(), `PostgreSQL at ${cluster.host}:${cluster.port}/${cluster.database}`, connect);
+    const transport = ssl ? 'TLS (certificate verified)' : 'unencrypted (CLUSTER.SSL = require for TLS)';
+    return new PostgresWarehouse(await connect(), `PostgreSQL at ${cluster.host}:${cluster.port}/${cluster.database}`, connect, transport);
   }
 
   async query(sql: string, params: readonly unknown[] = []): Promise<QueryResult> {

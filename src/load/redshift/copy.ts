@@ -50,6 +50,10 @@ function checkS3Object(value: string, what: string): S3Location {
 // Partitions aws, aws-cn, aws-us-gov; role names and paths allow letters, digits and + = , . @ _ - /.
 const ROLE_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d{1,2}$/;
+
+/** The region in a Redshift endpoint: <cluster>.<id>.<region>.redshift.amazonaws.com, or ...redshift-serverless... */
+export const clusterRegionOf = (host: string): string | undefined =>
+  /\.([a-z]{2}(?:-gov)?-[a-z]+-\d{1,2})\.redshift(?:-serverless)?\.amazonaws\.com\.?$/i.exec(host)?.[1]?.toLowerCase();
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
 const BASE64 = /^[A-Za-z0-9/+=]+$/;
 
@@ -152,6 +156,8 @@ export interface CopyOptions {
    * are read back with `loadErrorsQuery`. Staged CSV is already validated: any error fails it.
    */
   readonly maxErrors?: number;
+  /** NOLOAD: check the files parse and can be read, load nothing (`etl preflight`). */
+  readonly noLoad?: boolean;
 }
 
 /**
@@ -209,6 +215,8 @@ export function copyStatement(table: CsvTable | StagingTable, source: CopySource
     // "COPY fails if the load returns MAXERROR errors or more": tolerating n rejected lines takes n + 1.
     lines.push(`MAXERROR ${options.maxErrors + 1}`);
   }
+  // "NOLOAD - Checks the validity of the data file without actually loading the data."
+  if (options.noLoad) lines.push('NOLOAD');
   lines.push('COMPUPDATE OFF');
   return lines.join('\n');
 }

@@ -2,11 +2,13 @@ import type { Config } from '../../config/config.js';
 import { EtlError, describeError } from '../../errors.js';
 import type { Rejection } from '../../transform/record-encoder.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
-import type { CsvTable, StagingTable } from '../../transform/schema.js';
+import { STAGING, type CsvTable, type StagingTable } from '../../transform/schema.js';
+import { parseS3Url } from '../../extract/s3-location.js';
 import { PgSession } from '../postgres/pg-session.js';
 import { PostgresWarehouse } from '../postgres/postgres-warehouse.js';
 import type { Dialect } from '../queries.js';
 import type { Session } from '../session.js';
+import type { LoadPlan, PreflightCheck } from '../warehouse.js';
 import {
   copyStatement,
   lastCopyCount,
@@ -32,6 +34,8 @@ export interface RedshiftS3Access {
   readonly region?: string;
   /** Region of the staging bucket (S3.STAGING_REGION), when it is not the cluster's. */
   readonly stagingRegion?: string;
+  /** The cluster's own region (from its endpoint): where COPY looks without REGION. */
+  readonly clusterRegion?: string;
 }
 
 /** Where the S3 objects are, for one COPY. */
@@ -68,7 +72,7 @@ export class RedshiftWarehouse extends PostgresWarehouse {
   ) {
     // Values are written into the statements as checked literals: bind parameters over the extended query
     // protocol are not documented for Redshift (only SQL-level PREPARE ... $1), literals are.
-    super(new InlineParamsSession(session), description, async () => new InlineParamsSession(await connectAgain()));
+    super(new InlineParamsSession(session), description, async () => new InlineParamsSession(await connectAgain()), 'TLS (certificate verified)');
   }
 
   /**
@@ -103,6 +107,68 @@ export class RedshiftWarehouse extends PostgresWarehouse {
     const manifestUrl = area.manifestUrl(table);
     if (!manifestUrl.startsWith('s3://')) return this.copyCsv(table);
     return this.copyFromManifest(table, manifestUrl, await this.s3.auth(), { region: this.s3.stagingRegion });
+  }
+
+  /**
+   * Validates what a run's COPYs need, loading nothing: the authorization, the buckets' regions against the
+   * REGION each COPY names (or the cluster's), and every COPY of the configured load mode with NOLOAD: the
+   * raw JSON under the sources (json), or a probe row per staging table staged like a run's parts (csv).
+   */
+  async preflightLoads(plan: LoadPlan): Promise<PreflightCheck[]> {
+    const checks: PreflightCheck[] = [];
+    let auth: CopyAuth;
+    try {
+      auth = await this.s3.auth();
+      checks.push({ check: 'COPY authorization', ok: true, detail: auth.kind === 'role' ? `IAM role ${auth.roleArn}` : 'AWS credentials of this machine (no IAM_ROLE.ARN)' });
+    } catch (error) {
+      checks.push({ check: 'COPY authorization', ok: false, detail: describeError(error) });
+      return checks;
+    }
+    const cluster = this.s3.clusterRegion;
+    const inRegion = async (setting: string, url: string, region: string | undefined, regionSetting: string) => {
+      const { bucket } = parseS3Url(url);
+      const actual = await plan.bucketRegion(bucket).catch(() => undefined);
+      const wanted = region ?? cluster;
+      const ok = actual === undefined || wanted === undefined || actual === wanted;
+      const detail = ok
+        ? `bucket ${bucket} (${setting}) is in ${actual ?? 'a region the store does not name'}`
+        : `bucket ${bucket} (${setting}) is in ${actual}, but the COPY ${region ? `names REGION ${region}` : `looks in the cluster's region ${cluster}`}: set ${regionSetting} = ${actual}`;
+      checks.push({ check: `region of ${setting}`, ok, detail });
+    };
+    await inRegion('S3.STAGING', plan.staging, this.s3.stagingRegion, 'S3.STAGING_REGION');
+    const tables = [STAGING.songs, STAGING.events] as const;
+    if (plan.loadMode === 'json') {
+      await inRegion('S3.SONG_DATA', plan.sources.songs, this.s3.region, 'S3.REGION');
+      await inRegion('S3.LOG_DATA', plan.sources.events, this.s3.region, 'S3.REGION');
+      for (const table of tables) {
+        const from = table.kind === 'songs' ? plan.sources.songs : plan.sources.events;
+        const source = { from, ...(table.kind === 'events' ? { jsonPaths: plan.sources.jsonPaths } : {}) };
+        const sql = copyStatement(table, { format: 'json', ...source }, { auth, region: this.s3.region, maxErrors: plan.maxErrors, noLoad: true });
+        checks.push(await this.noLoad(table, from, sql));
+      }
+      return checks;
+    }
+    const probe = await plan.probe();
+    try {
+      for (const table of tables) {
+        const manifestUrl = probe.area.manifestUrl(table);
+        const sql = copyStatement(table, { format: 'csv-manifest', manifestUrl }, { auth, region: this.s3.stagingRegion, noLoad: true });
+        checks.push(await this.noLoad(table, manifestUrl, sql));
+      }
+    } finally {
+      await probe.remove();
+    }
+    return checks;
+  }
+
+  private async noLoad(table: CsvTable, from: string, sql: string): Promise<PreflightCheck> {
+    const check = `COPY ${table.table} NOLOAD`;
+    try {
+      await this.runCopy(table, from, sql);
+      return { check, ok: true, detail: `${from} can be read and parses` };
+    } catch (error) {
+      return { check, ok: false, detail: `${describeError(error)}: check that IAM_ROLE.ARN is attached to the cluster and may read ${from}` };
+    }
   }
 
   override async copyCsv(table: CsvTable): Promise<number> {

@@ -20,7 +20,7 @@ import { createProgress } from '../../../../src/pipeline/progress.js';
 import { extract, recreateTables, replay, run, stage, transform } from '../../../../src/pipeline/run.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../../../helpers/s3-server.js';
 import { REPO_ROOT, removeTempDirs, tempDir } from '../../../helpers/warehouses.js';
-import { REDSHIFT_RULES, violations, type RuleContext } from './redshift-rules.js';
+import { violations, type RuleContext } from './redshift-rules.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/dwhRole';
 const STAGING_BUCKET = 'staging-bucket';
