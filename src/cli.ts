@@ -5,7 +5,8 @@ import { describeError, EtlError } from './errors.js';
 import { generate } from './generate/generator.js';
 import { openWarehouse } from './load/connect.js';
 import { countTables } from './load/load-steps.js';
-import { createProgress } from './pipeline/progress.js';
+import { createProgress, type Progress } from './pipeline/progress.js';
+import { runInterruptHooks } from './exit-hooks.js';
 import { formatReport, formatRows } from './pipeline/format.js';
 import { formatPlan, plannedStatements } from './pipeline/plan.js';
 import { formatPreflight, preflight, preflightFailure } from './pipeline/preflight.js';
@@ -22,8 +23,19 @@ interface GlobalOptions {
   quiet?: boolean;
 }
 
+/** The progress displays the commands of this process opened. */
+const displays: Progress[] = [];
+const stopDisplays = () => {
+  for (const display of displays.splice(0)) display.stop();
+};
+
 /** Builds the `etl` command line; `out` receives results (stdout), progress and messages go to stderr. */
-export function buildCli(out: (text: string) => void = (t) => process.stdout.write(t)): Command {
+export function buildCli(write: (text: string) => void = (t) => process.stdout.write(t)): Command {
+  // Results come after the progress display has been put away, never glued onto a bar.
+  const out = (text: string) => {
+    stopDisplays();
+    write(text);
+  };
   const program = new Command('etl')
     .description('Sparkify ETL: song and event JSON from S3 or a folder -> staging -> star schema (PGlite, PostgreSQL, Redshift)')
     .option('-c, --config <path>', 'config file (INI, dwh.cfg format); default ./dwh.cfg if present')
@@ -34,7 +46,13 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
     .configureOutput({ writeOut: out, writeErr: (t) => process.stderr.write(t) });
 
   const configOf = (): Config => loadConfig(program.opts<GlobalOptions>().config);
-  const progressOf = () => createProgress(process.stderr, program.opts<GlobalOptions>().quiet ?? false);
+  // Every display is stopped when the command ends or is interrupted: a live display left running keeps the
+  // process alive and the terminal's cursor hidden.
+  const progressOf = () => {
+    const progress = createProgress(process.stderr, program.opts<GlobalOptions>().quiet ?? false);
+    displays.push(progress);
+    return progress;
+  };
   const runOptions = (extra: Partial<RunOptions> = {}): RunOptions => ({ config: configOf(), progress: progressOf(), ...extra });
   const printReport = (report: RunReport) => out(formatReport(report));
 
@@ -206,13 +224,31 @@ export function buildCli(out: (text: string) => void = (t) => process.stdout.wri
   return program;
 }
 
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** On SIGINT/SIGTERM: stop the displays (the cursor comes back), give back the run lock, say so, exit 130/143. */
+function exitOnSignals(): () => void {
+  const handlers = Object.entries(SIGNAL_EXIT).map(([signal, code]) => {
+    const handler = () => {
+      stopDisplays();
+      process.stderr.write(`\netl: interrupted (${signal})\n`);
+      void runInterruptHooks().finally(() => process.exit(code));
+    };
+    process.once(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  return () => handlers.forEach((off) => off());
+}
+
 /** Runs the CLI; resolves to the process exit status. User errors print one line, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildCli();
+  const offSignals = exitOnSignals();
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
+    stopDisplays();
     const code = (error as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
     if (typeof code === 'string' && code.startsWith('commander.')) return (error as { exitCode?: number }).exitCode ?? 2;
@@ -223,5 +259,8 @@ export async function main(argv: string[]): Promise<number> {
       if (process.env.ETL_DEBUG) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
     }
     return 1;
+  } finally {
+    stopDisplays();
+    offSignals();
   }
 }

@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { EtlError, describeError } from '../errors.js';
+import { onInterrupt } from '../exit-hooks.js';
 import { runLock } from './queries.js';
 import type { Session } from './session.js';
 
@@ -34,6 +35,7 @@ export class RunLease {
   private timer: NodeJS.Timeout | undefined;
   private renewing: Promise<void> = Promise.resolve();
   private lost: EtlError | undefined;
+  private forget: () => void = () => {};
 
   private constructor(
     private readonly session: Session,
@@ -55,6 +57,8 @@ export class RunLease {
     lease.timer = setInterval(() => void lease.renew(), options.renewMs ?? Math.max(1000, Math.floor(options.ttlMs / 4)));
     // Renewal must never keep a finished command alive.
     lease.timer.unref();
+    // Interrupted (Ctrl-C, SIGTERM), the command gives the lock back rather than leave it to expire.
+    lease.forget = onInterrupt(() => lease.release());
     return lease;
   }
 
@@ -124,6 +128,7 @@ export class RunLease {
 
   /** Deletes the lease row and closes its connection. */
   async release(): Promise<void> {
+    this.forget();
     clearInterval(this.timer);
     await this.renewing;
     try {

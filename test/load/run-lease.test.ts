@@ -11,7 +11,8 @@ import { PgSession } from '../../src/load/postgres/pg-session.js';
 import { postgresDialect } from '../../src/load/queries.js';
 import { RunLease, type LeaseOptions } from '../../src/load/run-lease.js';
 import { ensureBuilt, etl } from '../helpers/cli.js';
-import { pgClient, REPO_ROOT, removeTempDirs, runPgTests, testWarehouse, type TestWarehouse } from '../helpers/warehouses.js';
+import { generate } from '../../src/generate/generator.js';
+import { pgClient, REPO_ROOT, removeTempDirs, runPgTests, tempDir, testWarehouse, type TestWarehouse } from '../helpers/warehouses.js';
 import { join } from 'node:path';
 
 const PG = await runPgTests();
@@ -88,8 +89,29 @@ describe.runIf(PG)('the run lock (lease) on PostgreSQL', () => {
     await next.release();
   });
 
-  it('lets one of two concurrent `etl run`s through; the other stops with one line and loses nothing', async () => {
+  it('is given back when `etl run` is interrupted (SIGINT): exit 130, no lease left behind', async () => {
     const config = warehouse.config(SHIPPED);
+    let sent = false;
+    const outcome = await etl(config, ['run'], (line, child) => {
+      // The first progress line comes once the lease is held and extract has begun.
+      if (!sent && /song_data|log_data/.test(line)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    expect(sent).toBe(true);
+    expect(outcome.code, outcome.stderr).toBe(130);
+    expect(outcome.stderr).toContain('etl: interrupted (SIGINT)');
+    const leases = await warehouse.use((w) => w.query('SELECT COUNT(*) AS n FROM etl_run_lock'));
+    expect(leases.rows[0]!.n).toBe(0);
+  });
+
+  it('lets one of two concurrent `etl run`s through; the other stops with one line and loses nothing', async () => {
+    // A batch large enough that the first run is still working when the second starts, on a database of its own.
+    const data = join(await tempDir('sparkify-lease-'), 'data');
+    await generate({ dir: data, songs: 500, events: 200_000, seed: 11, matchShare: 0.3, month: '2018-11' });
+    const own = await testWarehouse('postgres', 'lease_race');
+    const config = own.config({ songData: join(data, 'song_data'), logData: join(data, 'log_data') });
     // The second starts once the first holds the lease.
     const first = etl(config, ['run']);
     const client = await pgClient(config.cluster.database);
@@ -109,11 +131,13 @@ describe.runIf(PG)('the run lock (lease) on PostgreSQL', () => {
     expect(second.stdout).toBe('');
     expect(second.stderr.trim()).toMatch(/^etl: Another etl command \(etl run, [^)]+\) has held the run lock on PostgreSQL at [^ ]+ since .* UTC and the next command takes it over$/);
     // The first loaded everything; nothing was skipped: a third run finds every object in the ledger.
-    const counts = await warehouse.use((w) => w.query('SELECT (SELECT COUNT(*) FROM songplays) AS plays, (SELECT COUNT(*) FROM load_ledger) AS objects, (SELECT COUNT(*) FROM etl_run_lock) AS leases'));
-    expect(counts.rows[0]).toMatchObject({ objects: 230, leases: 0 });
+    const counts = await own.use((w) => w.query('SELECT (SELECT COUNT(*) FROM songplays) AS plays, (SELECT COUNT(*) FROM load_ledger) AS objects, (SELECT COUNT(*) FROM etl_run_lock) AS leases'));
+    expect(counts.rows[0]).toMatchObject({ objects: 530, leases: 0 });
     const third = await etl(config, ['run']);
     expect(third.code, third.stderr).toBe(0);
-    const after = await warehouse.use((w) => w.query('SELECT (SELECT COUNT(*) FROM songplays) AS plays'));
+    expect(third.stdout).toMatch(/0 objects/);
+    const after = await own.use((w) => w.query('SELECT (SELECT COUNT(*) FROM songplays) AS plays'));
     expect(after.rows[0]!.plays).toBe(counts.rows[0]!.plays);
+    await own.dispose();
   });
 });
