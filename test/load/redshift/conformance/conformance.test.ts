@@ -154,6 +154,29 @@ describe('every statement the pipeline sends to Redshift keeps the rules of the 
     expect(copied).not.toContain('load_errors');
   });
 
+  it('`etl stage` of an extract that found no events sends no COPY of staging_events', async () => {
+    const empty = await tempDir('sparkify-no-logs-');
+    const config = await configFor({ SPARKIFY_S3_LOG_DATA: empty });
+    const log = await recorded(async (open) => {
+      await extract({ config, progress, openWarehouse: open });
+      await stage({ config, progress, openWarehouse: open });
+    }, config);
+    const copied = log.filter((s) => s.sql.startsWith('COPY ')).map((s) => s.sql.split(' ')[1]);
+    expect(copied).toContain('staging_songs');
+    expect(copied).not.toContain('staging_events');
+    expect(log.map((s) => s.sql)).toContain('TRUNCATE staging_events');
+    expect(await violations(log, contextFor(config))).toEqual([]);
+  });
+
+  it('JSON mode without an S3 staging area stops before anything is sent or read', async () => {
+    const config = await configFor({ ...JSON_MODE, SPARKIFY_S3_STAGING: '' });
+    const log: RecordedStatement[] = [];
+    await expect(run({ config, progress, openWarehouse: recordingRedshift(log) })).rejects.toThrow(
+      'Redshift (recorded) loads staging tables from S3 only: set S3.STAGING to an s3:// prefix (now empty), where the run\'s staging parts, object list and rejected records go for COPY',
+    );
+    expect(log).toEqual([]);
+  });
+
   it('takes the run lock before the first staging TRUNCATE, and locks first in the transform', async () => {
     const config = await configFor();
     const log = await recorded((open) => run({ config, progress, openWarehouse: open }), config);
