@@ -18,3 +18,10 @@ export const describeError = (error: unknown): string => {
   }
   return String(error);
 };
+
+/** SQLSTATE 42P01 (undefined_table), as PostgreSQL, PGlite and Redshift report a table that does not exist. */
+export const isMissingTable = (error: unknown): boolean => (error as { code?: unknown } | undefined)?.code === '42P01';
+
+/** The message for a command that needs tables the warehouse does not have yet. */
+export const missingTables = (where: string, error: unknown): EtlError =>
+  new EtlError(`${where} has no pipeline tables yet (${describeError(error)}): run \`etl create-tables\` first, or \`etl run\`, which creates missing tables`, { cause: error });

@@ -6,9 +6,20 @@ import { ENGINES, envName, SETTINGS, type EngineName, type SectionName, type Set
 /** Raw values by section and key, after file, environment and defaults are merged. */
 type Values = Record<string, Record<string, string>>;
 
+/** One setting as read: its text, and where it came from (the config file's path, its SPARKIFY_* variable, or `default`). */
+export interface SettingValue {
+  readonly value: string;
+  readonly source: string;
+}
+
+/** Every setting by section and key, as written in dwh.cfg. */
+export type Settings = Readonly<Record<SectionName, Readonly<Record<string, SettingValue>>>>;
+
 export interface Config {
   /** The config file read, if any. */
   readonly file: string | undefined;
+  /** Every setting's text and origin as loaded, for `etl config` (a config derived by spreading keeps the loaded ones). */
+  readonly settings: Settings;
   readonly cluster: { host: string; database: string; user: string; password: string; port: number; ssl: 'auto' | 'require' | 'disable' };
   readonly iamRoleArn: string;
   readonly s3: {
@@ -25,7 +36,7 @@ export interface Config {
   readonly aws: { accessKeyId: string; secretAccessKey: string; sessionToken: string };
   readonly dwh: Readonly<Record<string, string>>;
   readonly warehouse: { engine: EngineName; pgliteDir: string };
-  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number; loadMode: 'csv' | 'json'; runLockTtlSeconds: number };
+  readonly etl: { workDir: string; maxErrors: number; workers: number; partSizeMb: number; loadMode: 'csv' | 'json'; runLockTtlSeconds: number; keepRuns: number };
 }
 
 export const DEFAULT_CONFIG_FILE = 'dwh.cfg';
@@ -127,9 +138,16 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
   const engine = value('WAREHOUSE', 'ENGINE') as EngineName;
   const dwh: Record<string, string> = {};
   for (const key of Object.keys(SETTINGS.DWH)) dwh[key] = value('DWH', key);
+  const settings = Object.fromEntries(
+    sectionNames.map((section) => [
+      section,
+      Object.fromEntries(Object.keys(SETTINGS[section]).map((key) => [key, { value: value(section, key), source: origin(section, key) }])),
+    ]),
+  ) as Settings;
 
   return {
     file: path,
+    settings,
     cluster: {
       host: required('CLUSTER', 'HOST'),
       database: required('CLUSTER', 'DB_NAME'),
@@ -160,19 +178,40 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
       partSizeMb: integer('ETL', 'PART_SIZE_MB', 1),
       loadMode: value('ETL', 'LOAD_MODE') as 'csv' | 'json',
       runLockTtlSeconds: integer('ETL', 'RUN_LOCK_TTL', 5),
+      keepRuns: integer('ETL', 'KEEP_RUNS', 1),
     },
   };
 }
 
-/** The settings as a reader may see them: secrets masked, so the output can go into logs. */
-export function describeConfig(config: Config): Record<string, Record<string, string>> {
-  const mask = (v: string) => (v === '' ? '' : '********');
-  return {
-    CLUSTER: { ...Object.fromEntries(Object.entries(config.cluster).map(([k, v]) => [k, String(v)])), password: mask(config.cluster.password) },
-    IAM_ROLE: { ARN: config.iamRoleArn },
-    S3: Object.fromEntries(Object.entries(config.s3).map(([k, v]) => [k, String(v ?? '')])),
-    AWS: { KEY: mask(config.aws.accessKeyId), SECRET: mask(config.aws.secretAccessKey) },
-    WAREHOUSE: { ENGINE: config.warehouse.engine, PGLITE_DIR: config.warehouse.pgliteDir },
-    ETL: Object.fromEntries(Object.entries(config.etl).map(([k, v]) => [k, String(v)])),
-  };
+export const MASK = '********';
+
+/**
+ * The settings as a reader may see them, keyed as in dwh.cfg, each with its source: secrets that are set are
+ * masked, so the output can go into logs (an empty secret stays empty: whether one is set is worth seeing).
+ */
+export function describeConfig(config: Config): Settings {
+  return Object.fromEntries(
+    sectionNames.map((section) => [
+      section,
+      Object.fromEntries(
+        Object.entries(config.settings[section]).map(([key, { value, source }]) => [
+          key,
+          { value: specOf(section, key)?.type === 'secret' && value !== '' ? MASK : value, source },
+        ]),
+      ),
+    ]),
+  ) as Settings;
+}
+
+/**
+ * `describeConfig` as INI lines: `[SECTION]` headers and `KEY = value  (source)`. A value holding `;` or `#` is
+ * quoted, as dwh.cfg would need it, so every line still reads as INI.
+ */
+export function formatConfig(settings: Settings): string {
+  const quoted = (value: string) => (/[;#]/.test(value) ? JSON.stringify(value) : value);
+  const lines = Object.entries(settings).flatMap(([section, keys]) => [
+    `[${section}]`,
+    ...Object.entries(keys).map(([key, { value, source }]) => `${`${key} = ${quoted(value)}`.trimEnd()}  (${source})`),
+  ]);
+  return lines.join('\n') + '\n';
 }

@@ -72,6 +72,11 @@ export const SETTINGS = {
       default: '300',
       help: "seconds a command's run lock lasts unrenewed (PostgreSQL, Redshift): after a crash, the next command waits this long at most",
     },
+    KEEP_RUNS: {
+      type: 'integer',
+      default: '30',
+      help: 'run folders kept under WORK_DIR/runs: after each run the older ones (and their local staging parts) are deleted; `etl clean` does it on demand',
+    },
     LOAD_MODE: {
       type: { enum: ['csv', 'json'] },
       default: 'csv',

@@ -23,6 +23,7 @@ const SMALL_FILE_BYTES = 256 * 1024;
  * time in key order, so only the entries of the directories on the current path are held in memory.
  */
 export class LocalSource implements Source {
+  readonly listsCheaply = true;
   private readonly root: string;
 
   constructor(readonly url: string) {

@@ -125,6 +125,7 @@ export const isTransientS3Error = (error: unknown): boolean => {
 
 /** An S3 object source: `s3://bucket/prefix`, listed in key order, read with retries and resumption. */
 export class S3Source implements Source {
+  readonly listsCheaply = false;
   readonly url: string;
   readonly bucket: string;
   readonly prefix: string;

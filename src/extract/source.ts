@@ -18,6 +18,11 @@ export interface Source {
   readonly url: string;
   /** Objects under the prefix ending in `.json` or `.json.gz`, sorted by key bytes. */
   list(): AsyncIterable<SourceObject>;
+  /**
+   * Whether listing twice costs next to nothing (a local folder), so a progress total can come from a listing
+   * of its own; otherwise (S3: paid, rate-limited requests) the total is known when the one listing ends.
+   */
+  readonly listsCheaply: boolean;
   /** The object's raw bytes (still gzipped for `.json.gz`); transient failures are retried inside. */
   open(object: SourceObject): Promise<Readable>;
 }

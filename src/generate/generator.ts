@@ -16,10 +16,11 @@
  */
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
-import { EtlError } from '../errors.js';
+import { fileURLToPath } from 'node:url';
+import { describeError, EtlError } from '../errors.js';
 import { eventLine, monthRange, simulateEvents } from './events.js';
 import { MAX_SONGS, generatedSong, songFileText } from './songs.js';
 
@@ -78,6 +79,35 @@ const checkOptions = (options: GenerateOptions): { matchShare: number; month: st
     throw new EtlError(`generate: month must be YYYY-MM (from 1970), not "${month}".`);
   return { matchShare, month };
 };
+
+/** The sample data shipped with the package (`data/` at its root; this file is src/generate/ or dist/generate/). */
+export const SHIPPED_DATA_DIR = fileURLToPath(new URL('../../data', import.meta.url));
+
+/** The folder a path names, symbolic links resolved, so another spelling of the same folder is recognised. */
+const realFolder = (dir: string): Promise<string> => realpath(dir).catch(() => path.resolve(dir));
+
+/**
+ * Makes `dir` ready for `generate` as the CLI uses it: never the shipped sample data (its tests and the
+ * defaults rely on it), and an empty folder, since files of an earlier generation would be loaded alongside
+ * the new ones; `force` removes the earlier song_data/ and log_data/ instead, leaving other files alone.
+ */
+export async function prepareOutputFolder(dir: string, { force = false } = {}): Promise<void> {
+  const [target, shipped] = await Promise.all([realFolder(dir), realFolder(SHIPPED_DATA_DIR)]);
+  const inside = path.relative(shipped, target);
+  if (inside === '' || (inside.split(path.sep)[0] !== '..' && !path.isAbsolute(inside))) {
+    throw new EtlError(
+      `${dir} is the project's shipped sample data, which etl generate never overwrites: generate into another folder (e.g. etl generate /tmp/sparkify-data) and point S3.SONG_DATA and S3.LOG_DATA (or SPARKIFY_S3_SONG_DATA, SPARKIFY_S3_LOG_DATA) at its song_data and log_data`,
+    );
+  }
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR') throw new EtlError(`${dir} is a file, not a folder: choose an empty folder`);
+    throw new EtlError(`Cannot read the output folder ${dir}: ${describeError(error)}`, { cause: error });
+  });
+  if (entries.length === 0) return;
+  if (!force) throw new EtlError(`${dir} is not empty: generating into it would mix old and new files; choose an empty folder or pass --force`);
+  await Promise.all(['song_data', 'log_data'].map((sub) => rm(path.join(dir, sub), { recursive: true, force: true })));
+}
 
 export async function generate(options: GenerateOptions): Promise<GenerateSummary> {
   const { matchShare, month } = checkOptions(options);

@@ -31,11 +31,11 @@ const redshiftS3Access = (config: Config): RedshiftS3Access => ({
   ...(clusterRegionOf(config.cluster.host) ? { clusterRegion: clusterRegionOf(config.cluster.host) } : {}),
 });
 
-/** Opens the configured warehouse. */
-export async function openWarehouse(config: Config): Promise<Warehouse> {
+/** Opens the configured warehouse; `notice` hears of a lock taken over from a process that has exited. */
+export async function openWarehouse(config: Config, notice?: (message: string) => void): Promise<Warehouse> {
   switch (config.warehouse.engine) {
     case 'pglite':
-      return PgliteWarehouse.open(config.warehouse.pgliteDir);
+      return PgliteWarehouse.open(config.warehouse.pgliteDir, notice);
     case 'postgres':
       return PostgresWarehouse.open(config.cluster);
     case 'redshift':

@@ -1,4 +1,4 @@
-import { EtlError, describeError } from '../errors.js';
+import { EtlError, describeError, isMissingTable, missingTables } from '../errors.js';
 import type { CsvTable } from '../transform/schema.js';
 import {
   ALL_TABLES,
@@ -31,13 +31,29 @@ export async function inTransaction<T>(warehouse: Warehouse, work: () => Promise
   });
 }
 
-/** The original project's create_tables step: drop every table, create them empty. */
-export async function createTables(warehouse: Warehouse): Promise<void> {
+/** The original project's create_tables step: drop every table (but those to `keep`), create them empty. */
+export async function createTables(warehouse: Warehouse, options: { keep?: readonly TableName[] } = {}): Promise<void> {
   // The table the transaction locks first must exist before it starts.
   await warehouse.query(createTable(warehouse.dialect, TRANSACTION_LOCK_TABLE));
   await inTransaction(warehouse, async () => {
-    for (const sql of [...dropTables(), ...createTableStatements(warehouse.dialect)]) await warehouse.query(sql);
+    for (const sql of [...dropTables(options.keep), ...createTableStatements(warehouse.dialect)]) await warehouse.query(sql);
   });
+}
+
+/** Rows in each of `tables` that exists and holds some. */
+export async function rowsHeld(warehouse: Warehouse, tables: readonly TableName[]): Promise<Partial<Record<TableName, number>>> {
+  const held: Partial<Record<TableName, number>> = {};
+  for (const table of tables) {
+    const n = await warehouse.query(countRows(table)).then(
+      ({ rows }) => Number(rows[0]?.n ?? 0),
+      (error: unknown) => {
+        if (isMissingTable(error)) return 0;
+        throw error;
+      },
+    );
+    if (n > 0) held[table] = n;
+  }
+  return held;
 }
 
 /** Creates missing tables and leaves existing ones (and their rows) alone; renames columns of older versions. */
@@ -63,7 +79,9 @@ export async function stageTable(warehouse: Warehouse, table: CsvTable & { table
 export async function countTables(warehouse: Warehouse, tables: readonly TableName[] = ALL_TABLES): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const table of tables) {
-    const { rows } = await warehouse.query(countRows(table));
+    const { rows } = await warehouse.query(countRows(table)).catch((error: unknown) => {
+      throw isMissingTable(error) ? missingTables(warehouse.description, error) : error;
+    });
     counts[table] = Number(rows[0]?.n ?? 0);
   }
   return counts;
@@ -73,14 +91,15 @@ export async function countTables(warehouse: Warehouse, tables: readonly TableNa
  * Staging -> star schema, in one transaction: killed at any point, the analytic tables stay as they were.
  * Resolves to the rows each analytic table gained.
  */
-export async function transformStaged(warehouse: Warehouse, onStep?: (name: string) => void): Promise<Record<string, number>> {
+export async function transformStaged(warehouse: Warehouse, onStep?: (name: string) => { done(): void }): Promise<Record<string, number>> {
   const analytic = ['songplays', 'users', 'songs', 'artists', 'time'] as const;
   return inTransaction(warehouse, async () => {
     const before = await countTables(warehouse, analytic);
     for (const step of transformSteps(warehouse.dialect)) {
-      onStep?.(step.name);
+      const shown = onStep?.(step.name);
       try {
         await warehouse.query(step.sql);
+        shown?.done();
       } catch (error) {
         throw new EtlError(`Transform step "${step.name}" failed on ${warehouse.description}: ${describeError(error)}`, { cause: error });
       }

@@ -3,7 +3,7 @@
  * unique and not null, the fact table's references resolve, the last staged batch has all its plays, and
  * levels and time parts are in their domains. The SQL lives in check-queries.ts.
  */
-import { EtlError, describeError } from '../errors.js';
+import { EtlError, describeError, isMissingTable } from '../errors.js';
 import { formatRows } from '../pipeline/format.js';
 import { checkQueries, type CheckQuery } from './check-queries.js';
 import type { Warehouse } from './warehouse.js';
@@ -36,7 +36,8 @@ async function runCheck(warehouse: Warehouse, query: CheckQuery): Promise<CheckR
   try {
     ({ rows } = await warehouse.query(query.sql));
   } catch (error) {
-    throw new EtlError(`Quality check "${query.name}" could not run on ${warehouse.description}: ${describeError(error)}`, { cause: error });
+    const hint = isMissingTable(error) ? ': run `etl create-tables` first, or `etl run`, which creates missing tables' : '';
+    throw new EtlError(`Quality check "${query.name}" could not run on ${warehouse.description}: ${describeError(error)}${hint}`, { cause: error });
   }
   return {
     table: query.table,

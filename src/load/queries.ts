@@ -193,7 +193,8 @@ export const renameLegacyColumn = (table: string, column: string): string =>
 /** Every table `etl create-tables` makes (not etl_run_lock, which outlives it). */
 export const TABLES: readonly TableName[] = [...ALL_TABLES, ...OPERATIONAL_TABLES];
 export const createTables = (d: Dialect): string[] => TABLES.map((t) => createTable(d, t));
-export const dropTables = (): string[] => TABLES.map(dropTable);
+/** DROP of every table but those in `keep`. */
+export const dropTables = (keep: readonly TableName[] = []): string[] => TABLES.filter((t) => !keep.includes(t)).map(dropTable);
 
 /** Which of the pipeline's tables exist: rows {table_name}. */
 export const existingTables = `SELECT table_name FROM information_schema.tables WHERE table_name IN (${TABLES.map((t) => `'${t}'`).join(', ')})`;
@@ -458,6 +459,50 @@ VALUES ($1, $2, CAST($3 AS INTEGER), CAST($4 AS TIMESTAMP), CAST($5 AS TIMESTAMP
   held: `SELECT COUNT(*) AS n FROM ${RUN_LOCK_TABLE} WHERE holder = $1`,
   /** $1 holder. */
   release: `DELETE FROM ${RUN_LOCK_TABLE} WHERE holder = $1`,
+} as const;
+
+// ---------------------------------------------------------------------------------------------------------
+// Run history (like dlt's _dlt_loads): one row per command that worked on the warehouse, written when it has
+// taken the run lock (status running) and when it ends (ok, failed, interrupted), each write a statement of
+// its own outside any transaction, so a run in a container that goes away still leaves its record. Like
+// etl_run_lock it is created on first use, and `etl create-tables` leaves it alone (it is not in TABLES).
+
+export const RUN_HISTORY_TABLE = 'etl_runs';
+/** The longest rows_added and error_message text kept, in bytes (a VARCHAR's length counts bytes on Redshift). */
+export const RUN_HISTORY_TEXT_BYTES = 4096;
+
+const RUN_HISTORY_COLUMNS = 'run_id, command, status, started_at, finished_at, rows_added, rejected, error_message';
+
+export const runHistory = {
+  /** rows_added: JSON {table: rows}; rejected: records rejected by the run; finished_at NULL while it runs. */
+  create: (d: Dialect): string => {
+    const key = d.primaryKey(['run_id']);
+    return `CREATE TABLE IF NOT EXISTS ${RUN_HISTORY_TABLE} (
+  run_id VARCHAR(64) NOT NULL,
+  command VARCHAR(64) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP,
+  rows_added VARCHAR(${RUN_HISTORY_TEXT_BYTES}),
+  rejected INTEGER,
+  error_message VARCHAR(${RUN_HISTORY_TEXT_BYTES})${key ? `,\n  ${key}` : ''}
+)`;
+  },
+  /** $1 run id, $2 command, $3 started at. */
+  start: `INSERT INTO ${RUN_HISTORY_TABLE} (run_id, command, status, started_at)
+VALUES ($1, $2, 'running', CAST($3 AS TIMESTAMP))`,
+  /** $1 status, $2 finished at, $3 rows added (JSON), $4 rejected, $5 error message or NULL, $6 run id. */
+  finish: `UPDATE ${RUN_HISTORY_TABLE} SET status = $1, finished_at = CAST($2 AS TIMESTAMP), rows_added = $3, rejected = CAST($4 AS INTEGER), error_message = $5
+WHERE run_id = $6`,
+  /** Rows {table_name} while the table exists. */
+  exists: `SELECT table_name FROM information_schema.tables WHERE table_name = '${RUN_HISTORY_TABLE}'`,
+  /** The newest `limit` runs, newest first. */
+  newest: (limit: number): string => {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`limit must be a positive integer, got ${limit}`);
+    return `SELECT ${RUN_HISTORY_COLUMNS} FROM ${RUN_HISTORY_TABLE} ORDER BY started_at DESC, run_id DESC LIMIT ${limit}`;
+  },
+  /** $1 run id. */
+  one: `SELECT ${RUN_HISTORY_COLUMNS} FROM ${RUN_HISTORY_TABLE} WHERE run_id = $1`,
 } as const;
 
 /** The ledger entries of one kind: what was loaded, and which version of it. */

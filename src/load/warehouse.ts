@@ -81,6 +81,13 @@ export interface Warehouse {
   preflightLoads?(plan: LoadPlan): Promise<PreflightCheck[]>;
   /** Runs `work` in one transaction: all of it commits, or none of it. */
   transaction<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * The process is being interrupted (SIGINT, SIGTERM): runs one statement committed on its own, whatever the
+   * pipeline's connection is doing (a transform transaction, say), so that a record of the interruption
+   * survives the exit. Server engines use a connection of their own; PGlite, which has one, first stops the
+   * pipeline's statements and rolls back its open transaction (which the exit would lose anyway).
+   */
+  queryOnInterrupt?(sql: string, params?: readonly unknown[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -19,7 +19,14 @@ const n = (value: number) => value.toLocaleString('en-US');
 /** The readable summary of a run's report. */
 export function formatReport(report: RunReport): string {
   const lines: string[] = [];
-  const status = report.status === 'ok' ? 'ok' : report.status === 'failed' ? `FAILED: ${report.error ?? ''}` : report.status;
+  const status =
+    report.status === 'ok'
+      ? 'ok'
+      : report.status === 'failed'
+        ? `FAILED: ${report.error ?? ''}`
+        : report.status === 'interrupted' && report.error
+          ? `interrupted (${report.error})`
+          : report.status;
   lines.push(`Run ${report.runId} (${report.command}${report.dryRun ? ', dry run' : ''}, ${report.engine}): ${status}`);
   for (const [kind, source] of Object.entries(report.sources)) {
     if (!source) continue;

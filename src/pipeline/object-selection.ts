@@ -29,7 +29,25 @@ export function keyDays(key: string): { first: string; last: string } | undefine
   return undefined;
 }
 
-export const isDay = (value: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`));
+/** A real calendar day `YYYY-MM-DD`: Date.parse alone takes 2018-11-31 for December 1st, so the day must round-trip. */
+export const isDay = (value: string): boolean => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const time = Date.parse(`${value}T00:00:00Z`);
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === value;
+};
+
+/** Why `value` cannot be the `flag` (--since, --until) day, or undefined when it can. */
+export const dayProblem = (flag: string, value: string): string | undefined =>
+  isDay(value) ? undefined : `${flag} ${value} is not a date: expected YYYY-MM-DD`;
+
+/** Why --since/--until do not make a day range (not dates, or since after until), or undefined when they do. */
+export function dayRangeProblem(since: string | undefined, until: string | undefined): string | undefined {
+  const notDay = (since === undefined ? undefined : dayProblem('--since', since)) ?? (until === undefined ? undefined : dayProblem('--until', until));
+  if (notDay) return notDay;
+  // ISO days compare as text.
+  if (since !== undefined && until !== undefined && since > until) return `--since ${since} is after --until ${until}`;
+  return undefined;
+}
 
 /** Filters listed objects by the selection, counting what it leaves out. */
 export async function* selectObjects(

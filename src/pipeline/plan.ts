@@ -12,7 +12,7 @@ import { recordingWarehouse } from '../load/connect.js';
 import { runLock } from '../load/queries.js';
 import { copyAuth, lastCopyId } from '../load/redshift/copy.js';
 import { isStatement, RecordingSession, type RecordedStatement, type Responder } from '../load/recording-session.js';
-import type { Progress } from './progress.js';
+import { createProgress } from './progress.js';
 import { recreateTables, run } from './run.js';
 
 // Stand-ins for AWS keys when no IAM role is set: shaped like keys (the COPY builder checks shapes), replaced
@@ -27,10 +27,12 @@ const respond: Responder = (sql) => {
   return undefined;
 };
 
+const silent = createProgress(process.stderr, true);
+
 /** Shown for S3.STAGING when it is not set on Redshift (a real run then stops and asks for it). */
 const STAGING_NOT_SET = 's3://s3-staging-not-set/';
 
-const silent: Progress = { track: () => ({ update: () => {}, done: () => {} }), log: () => {}, stop: () => {} };
+
 
 export interface Plan {
   readonly statements: RecordedStatement[];
@@ -63,7 +65,8 @@ export async function plannedStatements(config: Config, command: 'create-tables'
   }
 }
 
-const literal = (value: unknown): string => (typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`);
+const literal = (value: unknown): string =>
+  value === null || value === undefined ? 'NULL' : typeof value === 'number' ? String(value) : `'${String(value).replaceAll("'", "''")}'`;
 
 /** The statements as a SQL script: each ends in `;`, parameters and the run lock's own connection noted. */
 export function formatPlan({ statements, runId }: Plan, config: Config): string {

@@ -42,7 +42,8 @@ export interface RunReport {
   dryRun: boolean;
   startedAt: string;
   finishedAt?: string;
-  status: 'running' | 'ok' | 'failed';
+  /** interrupted: stopped by SIGINT or SIGTERM (`error` names the signal). */
+  status: 'running' | 'ok' | 'failed' | 'interrupted';
   error?: string;
   steps: StepReport[];
   sources: Partial<Record<RecordKind, SourceReport>>;

@@ -1,22 +1,26 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
-import { EtlError, describeError } from '../errors.js';
+import { EtlError, describeError, isMissingTable } from '../errors.js';
+import { onInterrupt } from '../exit-hooks.js';
 import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
 import { openWarehouse } from '../load/connect.js';
-import { countTables, createTables, ensureTables, inTransaction, stageTable, transformStaged } from '../load/load-steps.js';
+import { countTables, createTables, ensureTables, inTransaction, rowsHeld, stageTable, transformStaged } from '../load/load-steps.js';
 import { checkFailure, runChecks } from '../load/quality-checks.js';
-import { ledgerEntries, STAGING_TABLES, truncateStaging } from '../load/queries.js';
+import { ledgerEntries, STAGING_TABLES, TABLES, truncateStaging, type TableName } from '../load/queries.js';
 import type { Warehouse } from '../load/warehouse.js';
 import { csvLine } from '../transform/csv.js';
 import { encodeBatch } from '../transform/record-encoder.js';
 import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type RecordKind } from '../transform/schema.js';
 import { EncodePool } from '../transform/worker-pool.js';
 import { extractTable } from './extract-table.js';
+import { findRun, recordEnd, recordInterruption, recordStart, reportOf } from './history.js';
 import type { Progress } from './progress.js';
-import { isDay, selectObjects, type Selection } from './object-selection.js';
+import { dayRangeProblem, selectObjects, type Selection } from './object-selection.js';
 import { loadErrorsCsv, readRejects, RejectsFile, type RejectedRecord } from './rejects.js';
 import { addObject, emptySourceReport, timed, type RunReport, type SourceReport } from './report.js';
+import { markInProgress, pruneRuns, unmarkInProgress, type Pruned } from './retention.js';
 import { LocalStagingArea, PlannedStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
 
 /** Songs first: their staging table is what plays are matched against. */
@@ -41,7 +45,7 @@ export interface RunOptions {
   /** Run the data quality checks after the transform (default true). */
   readonly checks?: boolean;
   /** Opens the warehouse (default: the configured one); a recording one for `--print-sql` and the Redshift conformance tests. */
-  readonly openWarehouse?: (config: Config) => Promise<Warehouse>;
+  readonly openWarehouse?: (config: Config, notice?: (message: string) => void) => Promise<Warehouse>;
   /**
    * `--print-sql`: read no source and write no staging data; each table that `fills` says a batch fills
    * stands in for one staged part, so the statements the warehouse records are those a real run sends.
@@ -58,6 +62,14 @@ interface RunContext {
   readonly rejects: RejectsFile;
   /** Parser threads, started on first use. */
   pool?: EncodePool;
+  /** Set when the command did not get the warehouse (run lock held elsewhere, no connection): no run, no folder. */
+  discard?: boolean;
+  /** The warehouse holding the run's etl_runs row, while open: where an interruption is recorded. */
+  history?: Warehouse;
+  /** The writes of report.json, one after another. */
+  saving?: Promise<void>;
+  /** The write of the run's end to etl_runs, while under way (an interruption then waits for it). */
+  ending?: Promise<void>;
 }
 
 export const runsDir = (config: Config): string => resolve(config.etl.workDir, 'runs');
@@ -67,14 +79,37 @@ const latestExtractFile = (config: Config) => join(runsDir(config), 'LATEST_EXTR
 const newRunId = (): string =>
   new Date().toISOString().replace(/[-:]/g, '').replace('.', '') + '-' + Math.random().toString(36).slice(2, 6);
 
+/** What the usual reasons a folder cannot be made mean to the user. */
+const MKDIR_REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'a folder on the way does not exist',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  ENOSPC: 'no space left on the device',
+};
+
+/** A failed mkdir of the run folder, as one line naming the setting to change. */
+export function runFolderError(error: unknown, runDir: string, workDir: string): EtlError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = (code && MKDIR_REASONS[code]) ?? describeError(error);
+  return new EtlError(
+    `Cannot create the run folder ${runDir} under ETL.WORK_DIR (${workDir}): ${reason}; set ETL.WORK_DIR (or SPARKIFY_ETL_WORK_DIR) to a writable folder`,
+    { cause: error },
+  );
+}
+
 async function startRun(command: Command, options: RunOptions): Promise<RunContext> {
   const { config } = options;
-  for (const [flag, value] of [['--since', options.since], ['--until', options.until]] as const) {
-    if (value !== undefined && !isDay(value)) throw new EtlError(`${flag} must be a date YYYY-MM-DD, got "${value}"`);
-  }
+  // Before anything is created: a wrong range is the caller's to fix (the CLI refuses it earlier still).
+  const rangeProblem = dayRangeProblem(options.since, options.until);
+  if (rangeProblem) throw new EtlError(rangeProblem);
   const runId = newRunId();
   const runDir = join(runsDir(config), runId);
-  await mkdir(runDir, { recursive: true });
+  await mkdir(runDir, { recursive: true }).catch((error: unknown) => {
+    throw runFolderError(error, runDir, config.etl.workDir);
+  });
+  await markInProgress(runDir);
   const report: RunReport = {
     runId,
     command,
@@ -88,29 +123,78 @@ async function startRun(command: Command, options: RunOptions): Promise<RunConte
     counts: {},
     rejectsFile: join(runDir, 'rejects.jsonl'),
   };
+  // The run's log: every progress line and step, timestamped, whatever the terminal shows.
+  options.progress.logTo(join(runDir, 'run.log'));
   return { options, config, runDir, report, rejects: new RejectsFile(report.rejectsFile!) };
 }
 
-async function finishRun(context: RunContext, error?: unknown): Promise<void> {
-  const { report } = context;
+/** The run's outcome, set once: what happens after an interruption (statements refused, say) changes nothing. */
+function settle(report: RunReport, error?: unknown, status?: 'interrupted'): void {
+  if (report.status !== 'running') return;
   report.finishedAt = new Date().toISOString();
-  report.status = error ? 'failed' : 'ok';
+  report.status = status ?? (error ? 'failed' : 'ok');
   if (error) report.error = describeError(error);
-  await context.rejects.close();
-  await context.pool?.close();
-  await writeFile(join(context.runDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
 }
 
-/** Runs a command in a run folder, writing its report whatever happens. */
+/** Writes report.json (writes of one run never overlap). */
+function saveReport(context: RunContext): Promise<void> {
+  const text = JSON.stringify(context.report, null, 2) + '\n';
+  context.saving = (context.saving?.catch(() => {}) ?? Promise.resolve()).then(() => writeFile(join(context.runDir, 'report.json'), text));
+  return context.saving;
+}
+
+async function finishRun(context: RunContext, error?: unknown): Promise<void> {
+  const { report, config, options } = context;
+  settle(report, error);
+  await context.rejects.close();
+  await context.pool?.close();
+  await context.options.progress.detach();
+  // Refused by the run lock (or no warehouse at all): it was no run; it must not become the latest.
+  if (context.discard) return rm(context.runDir, { recursive: true, force: true });
+  await saveReport(context);
+  // Interrupted, the process is on its way out: the interrupt hook has the last word.
+  if (report.status === 'interrupted') return;
+  await unmarkInProgress(context.runDir);
+  try {
+    const { removed } = await cleanRuns(config, { current: report.runId });
+    if (removed.length > 0) options.progress.log(`Removed ${removed.length} run folder${removed.length === 1 ? '' : 's'} beyond the newest ETL.KEEP_RUNS = ${config.etl.keepRuns} from ${runsDir(config)}`);
+  } catch (cause) {
+    options.progress.log(`Could not remove old run folders from ${runsDir(config)}: ${describeError(cause)}`);
+  }
+}
+
+/**
+ * SIGINT or SIGTERM while the run works: its report says so, in the run folder and (best effort) in etl_runs.
+ * A run that had ended already (its report being written) gets its report written as it ended.
+ */
+async function interruptRun(context: RunContext, signal?: string): Promise<void> {
+  const { report } = context;
+  if (context.discard) return;
+  if (report.status !== 'running') {
+    await context.ending;
+    await saveReport(context).catch(() => {});
+    return;
+  }
+  settle(report, `${signal ?? 'a signal'} received`, 'interrupted');
+  // First, so PGlite stops taking the pipeline's statements before it could commit any more of them.
+  const recorded = context.history ? recordInterruption(context.history, report).catch(() => {}) : undefined;
+  await saveReport(context).catch(() => {});
+  await unmarkInProgress(context.runDir).catch(() => {});
+  await recorded;
+}
+
+/** Runs a command in a run folder, writing its report whatever happens (also when interrupted). */
 async function inRun(command: Command, options: RunOptions, body: (context: RunContext) => Promise<void>): Promise<RunReport> {
   const context = await startRun(command, options);
+  // Until the report is written: a signal that comes while the run is finishing must not lose it.
+  const forget = onInterrupt((signal) => interruptRun(context, signal));
   try {
     await body(context);
   } catch (error) {
-    await finishRun(context, error);
+    await finishRun(context, error).finally(forget);
     throw error;
   }
-  await finishRun(context);
+  await finishRun(context).finally(forget);
   return context.report;
 }
 
@@ -119,30 +203,83 @@ async function inRun(command: Command, options: RunOptions, body: (context: RunC
  * warehouse) and makes sure the tables exist. `stages`: the command puts data into staging, which an engine
  * that loads from S3 can only take from an S3 staging area: said before anything is read.
  */
-async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true } = {}): Promise<T> {
-  const { config, options } = context;
-  const warehouse = await (options.openWarehouse ?? openWarehouse)(config);
+async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true, record = true } = {}): Promise<T> {
+  const { config, options, report } = context;
+  let warehouse: Warehouse | undefined;
+  let locked = false;
   try {
+    warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
     if (stages && warehouse.stagesFromS3 && !isS3Url(config.s3.staging)) {
       throw new EtlError(
         `${warehouse.description} loads staging tables from S3 only: set S3.STAGING to an s3:// prefix (now ${config.s3.staging === '' ? 'empty' : `"${config.s3.staging}"`}), where the run's staging parts, object list and rejected records go for COPY`,
       );
     }
     await warehouse.lockRuns({ command: `etl ${context.report.command}`, ttlMs: config.etl.runLockTtlSeconds * 1000, notice: (m) => options.progress.log(m) });
+    locked = true;
+    if (record) {
+      await recordStart(warehouse, report);
+      context.history = warehouse;
+    }
     await ensureTables(warehouse);
-    return await work(warehouse);
+    const result = await work(warehouse);
+    if (context.history) await endHistory(context, context.history);
+    return result;
+  } catch (error) {
+    if (!locked) context.discard = true;
+    if (context.history) await endHistory(context, context.history, error);
+    throw error;
   } finally {
-    await warehouse.close();
+    context.history = undefined;
+    await warehouse?.close();
   }
 }
 
-/** `etl create-tables`: under the run lock, drop every table and create them empty; resolves to where. */
-export async function recreateTables(config: Config, options: Pick<RunOptions, 'progress' | 'openWarehouse'>): Promise<string> {
-  const warehouse = await (options.openWarehouse ?? openWarehouse)(config);
+/**
+ * The command's work on the warehouse is over (`record`ing commands end with it): settles the report and
+ * records its end in etl_runs. Not recording it fails nothing: the run did what it did.
+ */
+async function endHistory(context: RunContext, warehouse: Warehouse, error?: unknown): Promise<void> {
+  const { report, options } = context;
+  settle(report, error);
+  // An interrupted run is recorded by its interrupt hook.
+  if (report.status === 'interrupted') return;
+  context.ending = recordEnd(warehouse, report).catch((cause: unknown) => {
+    options.progress.log(`Could not record the end of run ${report.runId} in etl_runs on ${warehouse.description}: ${describeError(cause)}`);
+  });
+  await context.ending;
+}
+
+/** The tables `etl create-tables` keeps unless told `--all`: the history of rejections and of loaded objects. */
+export const KEPT_BY_CREATE_TABLES: readonly TableName[] = ['load_errors', 'load_ledger'];
+
+export interface RecreateOptions extends Pick<RunOptions, 'progress' | 'openWarehouse'> {
+  /** Drop load_errors and load_ledger too. */
+  readonly all?: boolean;
+  /** Asked before rows are dropped (a terminal's prompt); absent, dropping rows needs `yes`. */
+  readonly confirm?: (question: string) => Promise<boolean>;
+  /** Drop rows without asking (`--yes`). */
+  readonly yes?: boolean;
+}
+
+/**
+ * `etl create-tables`: under the run lock, drop the tables (all but load_errors and load_ledger, unless
+ * `all`) and create them empty. Tables holding rows are dropped only when the user agrees or said `yes`.
+ * Resolves to where, and the tables kept.
+ */
+export async function recreateTables(config: Config, options: RecreateOptions): Promise<{ where: string; kept: readonly TableName[] }> {
+  const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
   try {
     await warehouse.lockRuns({ command: 'etl create-tables', ttlMs: config.etl.runLockTtlSeconds * 1000, notice: (m) => options.progress.log(m) });
-    await createTables(warehouse);
-    return warehouse.description;
+    const keep = options.all ? [] : KEPT_BY_CREATE_TABLES;
+    const held = await rowsHeld(warehouse, TABLES.filter((t) => !keep.includes(t)));
+    const rows = Object.entries(held).map(([table, n]) => `${table} ${n.toLocaleString('en-US')}`);
+    if (rows.length > 0 && !options.yes) {
+      const question = `${warehouse.description} holds rows that create-tables drops (${rows.join(', ')})`;
+      if (!options.confirm) throw new EtlError(`${question}: pass --yes to drop them`);
+      if (!(await options.confirm(`${question}. Drop them? [y/N] `))) throw new EtlError('create-tables stopped: nothing was dropped');
+    }
+    await createTables(warehouse, { keep });
+    return { where: warehouse.description, kept: keep };
   } finally {
     await warehouse.close();
   }
@@ -181,14 +318,58 @@ function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection)
   if (options.plan) return (async function* () {})();
   const source = openSource(url, config);
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
-  const objects = selectObjects(source.list(), { ...selection, dated: kind === 'events' }, sourceReport.skipped);
   const tracker = options.progress.track(kind === 'songs' ? 'song_data' : 'log_data');
+  // The bar's total: from a listing of its own where listing is cheap (a folder; the main one is consumed only
+  // as fast as objects are fetched), else when the one listing ends. Same selection either way.
+  const dated = kind === 'events';
+  const selected = selectObjects(source.list(), { ...selection, dated }, sourceReport.skipped);
+  const objects = source.listsCheaply ? selected : countedListing(selected, (n) => tracker.total(n));
+  if (source.listsCheaply) {
+    const counting = selectObjects(openSource(url, config).list(), { ...selection, dated }, { unchanged: 0, outOfRange: 0 });
+    void (async () => {
+      let count = 0;
+      for await (const object of counting) if (object) count++;
+      tracker.total(count);
+    })().catch(() => {});
+  }
   context.pool ??= new EncodePool(config.etl.workers);
   const chunks = extractTable({ table: STAGING[kind], source, objects, concurrency: config.s3.concurrency, pool: context.pool, report: sourceReport, rejects, tracker });
   return (async function* () {
     yield* chunks;
     tracker.done();
+    checkSourceFound(kind, sourceReport);
   })();
+}
+
+/** The listing, telling `onEnd` how many objects it held once it is done. */
+async function* countedListing<T>(listing: AsyncIterable<T>, onEnd: (count: number) => void): AsyncGenerator<T> {
+  let count = 0;
+  for await (const item of listing) {
+    count++;
+    yield item;
+  }
+  onEnd(count);
+}
+
+/** The setting that names a kind's source. */
+const sourceSetting = (kind: RecordKind): string => (kind === 'songs' ? 'S3.SONG_DATA' : 'S3.LOG_DATA');
+
+/**
+ * A source that holds no object at all is a wrong prefix, not an empty day; one whose every record is
+ * rejected is most likely the other kind's folder. Either fails the command before anything is transformed.
+ */
+function checkSourceFound(kind: RecordKind, report: SourceReport): void {
+  const listed = report.objects + report.skipped.unchanged + report.skipped.outOfRange;
+  if (listed === 0) {
+    throw new EtlError(`${sourceSetting(kind)} (${report.source}) holds no .json or .json.gz object: check the prefix or folder`);
+  }
+  if (report.records > 0 && report.loaded === 0) {
+    const reason = Object.keys(report.reasons)[0] ?? 'unknown';
+    const other = kind === 'songs' ? 'S3.LOG_DATA' : 'S3.SONG_DATA';
+    throw new EtlError(
+      `Every one of the ${report.records.toLocaleString('en-US')} records under ${sourceSetting(kind)} (${report.source}) was rejected (${reason}): is it the right folder, or swapped with ${other}?`,
+    );
+  }
 }
 
 /** The batch's objects as staging_objects CSV: what the ledger records once the batch is transformed. */
@@ -231,13 +412,23 @@ async function checkErrorBudget(context: RunContext, warehouse: Warehouse, batch
 async function transformAndCheck(context: RunContext, warehouse: Warehouse): Promise<void> {
   const { report, options } = context;
   warehouse.assertRunLock?.();
-  const onStep = (name: string) => void (name.startsWith('drop ') || options.progress.log(`transform: ${name}`));
+  const start = performance.now();
+  let statements = 0;
+  const onStep = (name: string) => {
+    statements++;
+    return options.progress.step(`transform: ${name}`);
+  };
   Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse, onStep)));
+  options.progress.log(`transform: ${statements} statements in ${((performance.now() - start) / 1000).toFixed(1)} s, one transaction`);
   report.counts = await countTables(warehouse);
   if (options.checks === false) return;
   // The checks' anti-joins and groupings over the whole fact table get the transform's memory settings.
-  const results = await timed(report, 'check', () =>
-inTransaction(warehouse, () => runChecks(warehouse), { tuned: true }));
+  const results = await timed(report, 'check', async () => {
+    const step = options.progress.step('quality checks');
+    const checked = await inTransaction(warehouse, () => runChecks(warehouse), { tuned: true });
+    step.done();
+    return checked;
+  });
   report.checks = results.map((r) => ({ name: r.name, passed: r.passed, count: r.count, offending: r.offending }));
   const failure = checkFailure(results);
   if (failure) throw failure;
@@ -250,7 +441,8 @@ export function extract(options: RunOptions): Promise<RunReport> {
     // The ledger says what is new; read it if the warehouse has one (a full refresh needs none).
     const selections = options.fullRefresh
       ? { songs: await selectionOf(context, undefined, 'songs'), events: await selectionOf(context, undefined, 'events') }
-      : await withWarehouse(context, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }));
+      : // Not recorded in etl_runs: it only reads the ledger, and works on after the warehouse is closed.
+        await withWarehouse(context, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }), { record: false });
     const area = runStagingArea(context);
     report.stagingArea = area.url;
     for (const kind of KINDS) {
@@ -266,13 +458,36 @@ export function extract(options: RunOptions): Promise<RunReport> {
 /** `etl run --dry-run`: extract and validate everything selected, keep nothing but the report and rejects. */
 export function dryRun(options: RunOptions): Promise<RunReport> {
   return inRun('run', { ...options, dryRun: true }, async (context) => {
+    // What a real run would read: the ledger too (read only: no lock, no table created).
+    const selections = options.fullRefresh ? undefined : await readOnlySelections(context);
     for (const kind of KINDS) {
-      const selection = await selectionOf(context, undefined, kind);
+      const selection = selections?.[kind] ?? (await selectionOf(context, undefined, kind));
       await timed(context.report, `extract ${kind}`, async () => {
         for await (const chunk of stagingCsv(context, kind, selection)) void chunk;
       });
     }
+    // And the error budget: a real run would stop here, before the transform.
+    const limit = options.maxErrors ?? context.config.etl.maxErrors;
+    const rejected = Object.values(context.report.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
+    if (rejected > limit) {
+      throw new EtlError(`${rejected} records were rejected, more than MAX_ERRORS = ${limit}: a real run would stop before the transform; see ${context.report.rejectsFile}`);
+    }
   });
+}
+
+/** The selections of a real run, the ledger read without the run lock; a warehouse without tables has none. */
+async function readOnlySelections(context: RunContext): Promise<Record<RecordKind, Selection>> {
+  const { config, options } = context;
+  const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
+  try {
+    const read = async (kind: RecordKind) => selectionOf(context, warehouse, kind).catch((error: unknown) => {
+      if (isMissingTable(error)) return selectionOf(context, undefined, kind);
+      throw error;
+    });
+    return { songs: await read('songs'), events: await read('events') };
+  } finally {
+    await warehouse.close();
+  }
 }
 
 /** `etl stage`: an extract run's staging parts -> staging tables, its objects and rejections -> bookkeeping. */
@@ -300,7 +515,17 @@ export function stage(options: RunOptions): Promise<RunReport> {
 /** `etl transform`: staging tables -> star schema, atomically; then the quality checks. */
 export function transform(options: RunOptions): Promise<RunReport> {
   return inRun('transform', options, async (context) => {
-    await withWarehouse(context, (warehouse) => transformAndCheck(context, warehouse), { stages: false });
+    await withWarehouse(
+      context,
+      async (warehouse) => {
+        const staged = await countTables(warehouse, STAGING_TABLES);
+        if (Object.values(staged).every((n) => n === 0)) {
+          throw new EtlError(`Nothing is staged on ${warehouse.description}: run \`etl extract\` and \`etl stage\` first, or \`etl run\`, which does all three`);
+        }
+        await transformAndCheck(context, warehouse);
+      },
+      { stages: false },
+    );
   });
 }
 
@@ -398,9 +623,11 @@ async function* replayCsv(context: RunContext, kind: RecordKind, records: readon
   }
 }
 
-/** A run's report, by id or the latest. */
+/** A run's report, by id or the latest (the newest run that has one: not a run still working). */
 export async function readReport(config: Config, runId?: string): Promise<RunReport> {
-  const id = runId ?? (await readdir(runsDir(config)).catch(() => [] as string[])).filter((n) => /^\d{8}T/.test(n)).sort().at(-1);
+  const dir = runsDir(config);
+  const newestFirst = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^\d{8}T/.test(n)).sort().reverse();
+  const id = runId ?? newestFirst.find((n) => existsSync(join(dir, n, 'report.json')));
   if (!id) throw new EtlError(`No runs in ${runsDir(config)} yet`);
   const path = join(runsDir(config), id, 'report.json');
   try {
@@ -408,4 +635,43 @@ export async function readReport(config: Config, runId?: string): Promise<RunRep
   } catch {
     throw new EtlError(`No report for run ${id} (${path})`);
   }
+}
+
+/** A report and where it was read: the run folder's report.json, or the warehouse's etl_runs row. */
+export interface FoundReport {
+  readonly report: RunReport;
+  readonly from: string;
+  /** Records rejected, from etl_runs (a report.json counts them per source). */
+  readonly rejected?: number;
+}
+
+/**
+ * `etl report [RUN_ID]`: the run's report.json when its folder is here, else (a run of another machine or
+ * container, or a folder removed since) what etl_runs recorded of it.
+ */
+export async function findReport(config: Config, runId?: string, open: RunOptions['openWarehouse'] = openWarehouse): Promise<FoundReport> {
+  if (runId !== undefined && !/^[\w.-]+$/.test(runId)) throw new EtlError(`"${runId}" is not a run id (as printed by a run, e.g. 20181101T000000000Z-ab12)`);
+  if (runId === undefined || existsSync(join(runsDir(config), runId, 'report.json'))) {
+    const report = await readReport(config, runId);
+    return { report, from: join(runsDir(config), report.runId, 'report.json') };
+  }
+  const warehouse = await open(config);
+  try {
+    const record = await findRun(warehouse, runId);
+    if (!record) throw new EtlError(`No report for run ${runId}: no folder in ${runsDir(config)}, and etl_runs on ${warehouse.description} has no such run`);
+    return { report: reportOf(record, warehouse.engine), from: `etl_runs on ${warehouse.description}`, ...(record.rejected !== undefined ? { rejected: record.rejected } : {}) };
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/**
+ * Removes the run folders beyond the newest `keep` (default ETL.KEEP_RUNS) with their local staging parts:
+ * never the `current` run's, one still in progress, or the latest extract's (what `etl stage` loads next).
+ */
+export async function cleanRuns(config: Config, options: { keep?: number; dryRun?: boolean; current?: string } = {}): Promise<Pruned & { dir: string }> {
+  const dir = runsDir(config);
+  const latestExtract = (await readFile(latestExtractFile(config), 'utf8').catch(() => '')).trim();
+  const protect = [options.current, latestExtract].filter((id): id is string => Boolean(id));
+  return { dir, ...(await pruneRuns(dir, options.keep ?? config.etl.keepRuns, { protect, dryRun: options.dryRun })) };
 }

@@ -19,8 +19,11 @@ interface Terminal {
   screen: string;
 }
 
-/** Runs `etl args` on a pseudo-terminal; `interruptAfterMs` sends SIGINT to the CLI after that long. */
-function onTerminal(cwd: string, env: NodeJS.ProcessEnv, args: string[], interruptAfterMs?: number): Promise<Terminal> {
+/**
+ * Runs `etl args` on a pseudo-terminal; `interruptAfterMs` sends Ctrl-C that long after the bars appear,
+ * `answer` is typed once a question ending in `[y/N] ` shows.
+ */
+function onTerminal(cwd: string, env: NodeJS.ProcessEnv, args: string[], interruptAfterMs?: number, answer?: string): Promise<Terminal> {
   return new Promise((resolve, reject) => {
     const command = [process.execPath, ETL, ...args].map((a) => `'${a}'`).join(' ');
     const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd, env: { ...process.env, ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -31,6 +34,10 @@ function onTerminal(cwd: string, env: NodeJS.ProcessEnv, args: string[], interru
       if (interruptAfterMs !== undefined && screen.includes('records/s')) {
         setTimeout(() => child.stdin.write('\x03'), interruptAfterMs);
         interruptAfterMs = undefined;
+      }
+      if (answer !== undefined && screen.includes('[y/N] ')) {
+        child.stdin.write(`${answer}\r`);
+        answer = undefined;
       }
     });
     const timer = setTimeout(() => {
@@ -62,6 +69,22 @@ describe.runIf(HAS_SCRIPT)('etl on a terminal', () => {
     expect(screen).toContain(HIDE_CURSOR);
     expect(screen).toMatch(/Run \w+-\w+ \(run, pglite\): ok/);
     expect(cursorRestored(screen)).toBe(true);
+  });
+
+  it('`etl create-tables` asks before it drops rows: "n" keeps them, "y" drops them', async () => {
+    const env = {
+      SPARKIFY_S3_SONG_DATA: join(REPO_ROOT, 'data/song_data'),
+      SPARKIFY_S3_LOG_DATA: join(REPO_ROOT, 'data/log_data'),
+      SPARKIFY_WAREHOUSE_PGLITE_DIR: join(cwd, 'db-asked'),
+    };
+    expect((await onTerminal(cwd, env, ['-q', 'run'])).code).toBe(0);
+    const kept = await onTerminal(cwd, env, ['create-tables'], undefined, 'n');
+    expect(kept.code).toBe(1);
+    expect(kept.screen).toMatch(/holds rows that create-tables drops \(staging_events 3,000, .*\)\. Drop them\? \[y\/N\] /);
+    expect(kept.screen).toContain('etl: create-tables stopped: nothing was dropped');
+    const dropped = await onTerminal(cwd, env, ['create-tables'], undefined, 'y');
+    expect(dropped.code, dropped.screen.slice(-300)).toBe(0);
+    expect(dropped.screen).toContain('Created staging_events');
   });
 
   it('Ctrl-C stops a run with a message and exit status 130, the cursor restored', async () => {

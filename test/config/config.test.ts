@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeConfig, loadConfig } from '../../src/config/config.js';
+import { describeConfig, formatConfig, loadConfig } from '../../src/config/config.js';
+import { SETTINGS } from '../../src/config/settings.js';
 import { EtlError } from '../../src/errors.js';
 
 const cfg = async (text: string): Promise<string> => {
@@ -108,5 +109,38 @@ ENGINE = redshift
     const text = JSON.stringify(describeConfig(config));
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('abcd/efgh');
+  });
+});
+
+describe('describeConfig', () => {
+  it('lists every known setting, keyed as in dwh.cfg, with its value and source; set secrets masked', async () => {
+    const path = await cfg('[CLUSTER]\nDB_PORT = 5439\n[AWS]\nSESSION_TOKEN = tok3n\n[DWH]\nDWH_DB_PASSWORD = pw\nDWH_NUM_NODES = 2\n');
+    const described = describeConfig(loadConfig(path, { SPARKIFY_AWS_SECRET: 'abcd/efgh', SPARKIFY_S3_LOG_DATA: '/logs' }));
+    expect(Object.keys(described)).toEqual(['CLUSTER', 'IAM_ROLE', 'S3', 'AWS', 'DWH', 'WAREHOUSE', 'ETL']);
+    for (const [section, keys] of Object.entries(SETTINGS)) expect(Object.keys(described[section as keyof typeof SETTINGS])).toEqual(Object.keys(keys));
+    expect(described.CLUSTER.DB_PORT).toEqual({ value: '5439', source: path });
+    expect(described.CLUSTER.DB_PASSWORD).toEqual({ value: '', source: 'default' });
+    expect(described.S3.LOG_DATA).toEqual({ value: '/logs', source: 'SPARKIFY_S3_LOG_DATA' });
+    expect(described.AWS).toEqual({
+      KEY: { value: '', source: 'default' },
+      SECRET: { value: '********', source: 'SPARKIFY_AWS_SECRET' },
+      SESSION_TOKEN: { value: '********', source: path },
+    });
+    expect(described.DWH.DWH_DB_PASSWORD).toEqual({ value: '********', source: path });
+    expect(described.DWH.DWH_NUM_NODES).toEqual({ value: '2', source: path });
+    expect(described.WAREHOUSE.ENGINE).toEqual({ value: 'pglite', source: 'default' });
+  });
+
+  it('formats as INI: a header per section, then `KEY = value  (source)`; a value with ; or # quoted', () => {
+    const text = formatConfig(describeConfig(loadConfig(undefined, { SPARKIFY_S3_LOG_DATA: '/a;b', SPARKIFY_CLUSTER_DB_PASSWORD: 'hunter2' })));
+    const lines = text.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.filter((line) => line.startsWith('['))).toEqual(['[CLUSTER]', '[IAM_ROLE]', '[S3]', '[AWS]', '[DWH]', '[WAREHOUSE]', '[ETL]']);
+    for (const line of lines) expect(line).toMatch(/^(\[[A-Z0-9_]+\]|[A-Z0-9_]+ =( \S.*)? {2}\((default|SPARKIFY_[A-Z0-9_]+)\))$/);
+    expect(lines).toContain('HOST = 127.0.0.1  (default)');
+    expect(lines).toContain('ARN =  (default)');
+    expect(lines).toContain('LOG_DATA = "/a;b"  (SPARKIFY_S3_LOG_DATA)');
+    expect(lines).toContain('DB_PASSWORD = ********  (SPARKIFY_CLUSTER_DB_PASSWORD)');
+    expect(text).not.toContain('hunter2');
   });
 });

@@ -6,6 +6,7 @@ import type { Source, SourceObject } from '../../src/extract/source.js';
 
 /** A Source whose objects take chosen times to open, counting how many are open (opening or unread) at once. */
 class FakeSource implements Source {
+  readonly listsCheaply = true;
   readonly url = 'fake://';
   inFlight = 0;
   maxInFlight = 0;
@@ -131,6 +132,7 @@ describe('fetchOrdered', () => {
   it('streams a small-listed object whose body turns out larger than the prefetch limit', async () => {
     const big = Buffer.alloc(PREFETCH_LIMIT + 300_000, 'y');
     const source: Source = {
+      listsCheaply: true,
       url: 'fake://',
       list: async function* () {
         yield { key: 'liar.json', size: 10, version: '1' };

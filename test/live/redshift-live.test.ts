@@ -34,7 +34,7 @@ describe.runIf(LIVE)('a real Redshift cluster (ETL_LIVE_REDSHIFT=1)', () => {
   });
 
   it('passes etl preflight', async () => {
-    await recreateTables(sample(), { progress });
+    await recreateTables(sample(), { progress, yes: true, all: true });
     const checks = await preflight(sample());
     expect(checks.filter((c) => !c.ok)).toEqual([]);
   }, 600_000);

@@ -4,13 +4,12 @@
  * - a first batch is loaded (`etl run --until`), a second one extracted and staged (`etl extract --since`,
  *   `etl stage`); `etl transform` is killed (SIGKILL) in the middle of its transaction: the analytic tables and the
  *   load ledger are exactly as before; `etl transform` again completes, and the tables equal one full load;
- * - on PGlite the kill also leaves the data directory's lock behind: commands fail, saying the warehouse is in use,
- *   until the lock goes stale (10 s without its owner refreshing it); then the directory reopens;
+ * - on PGlite the kill also leaves the data directory's lock behind; its process is gone, so the next command takes
+ *   it over at once and says so;
  * - while another command holds the warehouse (PostgreSQL: the run lock's lease row; PGlite: the directory open in
  *   another process), `etl run` exits non-zero with one line saying so.
  */
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { generate } from '../../src/generate/generator.js';
@@ -26,6 +25,16 @@ const ENGINES = (await runPgTests()) ? (['pglite', 'postgres'] as const) : (['pg
 const TABLES = [...ANALYTIC_TABLES, 'load_ledger'] as const;
 const NO_ID = { songplays: ['songplay_id'] } as const;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Whether a `--log-format json` line says the step `name` begins. */
+const stepStarts = (line: string, name: string): boolean => {
+  try {
+    const entry = JSON.parse(line) as { event?: string; name?: string };
+    return entry.event === 'step-start' && entry.name === name;
+  } catch {
+    return false;
+  }
+};
 
 const ok = (outcome: Outcome) => expect(outcome, outcome.stderr).toMatchObject({ code: 0, signal: null });
 
@@ -77,8 +86,8 @@ describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => 
         await blocker.query('LOCK TABLE users IN SHARE MODE');
         const waiting = async () =>
           Number((await blocker.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sparkify-etl' AND wait_event_type = 'Lock'`)).rows[0].n) > 0;
-        const killed = await etl(config, ['transform'], (line, child) => {
-          if (line !== 'transform: rewind users of forgotten plays') return;
+        const killed = await etl(config, ['--log-format', 'json', 'transform'], (line, child) => {
+          if (!stepStarts(line, 'transform: rewind users of forgotten plays')) return;
           killedAt = line;
           void (async () => {
             for (let i = 0; i < 100 && !(await waiting()); i++) await sleep(50);
@@ -86,7 +95,7 @@ describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => 
           })();
         });
         expect(killed, killed.stderr).toMatchObject({ code: null, signal: 'SIGKILL', stdout: '' });
-        expect(killed.stderr).toContain('transform: merge songplays');
+        expect(killed.stderr).toContain('"event":"step","message":"transform: merge songplays');
         await blocker.query('ROLLBACK');
         // The killed client's server process ends (rolling back) once it finds the connection gone.
         const lingering = async () =>
@@ -97,23 +106,20 @@ describe.each(ENGINES)('a transform killed mid-transaction, on %s', (engine) => 
         await blocker.end();
       }
     } else {
-      const killed = await etl(config, ['transform'], (line, child) => {
-        if (line === 'transform: merge songplays') {
+      const killed = await etl(config, ['--log-format', 'json', 'transform'], (line, child) => {
+        if (stepStarts(line, 'transform: merge songplays')) {
           killedAt = line;
           child.kill('SIGKILL');
         }
       });
       expect(killed, `the transform ended before the kill reached it:\n${killed.stderr}`).toMatchObject({ code: null, signal: 'SIGKILL', stdout: '' });
-      expect(killed.stderr).not.toContain('transform: record ledger entries');
+      expect(killed.stderr).not.toContain('"message":"transform: record ledger entries');
 
-      // The dead process's lock on the data directory is still fresh: a command says the warehouse is in use.
-      const refused = await etl(config, ['counts']);
-      expect(refused.code).toBe(1);
-      expect(refused.stderr.trim()).toMatch(/^etl: The embedded warehouse at .* is in use by another etl command: wait for it to finish, then run this again$/);
-      // Until the lock goes stale (10 s after its last refresh).
-      const options = { lockfilePath: `${config.warehouse.pgliteDir}.lock`, stale: 10_000, realpath: false };
-      for (let i = 0; i < 60 && (await lockfile.check(config.warehouse.pgliteDir, options)); i++) await sleep(250);
-      expect(await lockfile.check(config.warehouse.pgliteDir, options)).toBe(false);
+      // The dead process's lock on the data directory is still fresh, but its process is gone: the next
+      // command takes the lock over at once and says so.
+      const next = await etl(config, ['counts']);
+      ok(next);
+      expect(next.stderr).toMatch(/Took over the lock of the embedded warehouse at .*: process \d+, which held it since .*, has exited/);
     }
     expect(killedAt).toBeDefined();
 
@@ -157,7 +163,9 @@ describe.each(ENGINES)('a second command while one holds the warehouse, on %s', 
       } finally {
         await holder.close();
       }
-      expect(outcome.stderr.trim()).toMatch(/^etl: The embedded warehouse at .* is in use by another etl command: wait for it to finish, then run this again$/);
+      expect(outcome.stderr.trim()).toMatch(
+        /^etl: The embedded warehouse at .* \(WAREHOUSE.PGLITE_DIR\) is in use by another etl command \(process \d+ on [^,]+, since [^)]+\): wait for it to finish, then run this again; a lock whose holder stops refreshing it is taken over after 10 s$/,
+      );
     }
     expect(outcome.code).toBe(1);
     expect(outcome.stdout).toBe('');

@@ -9,6 +9,10 @@ export class PgliteSession implements Session {
   constructor(private readonly db: PGlite) {}
 
   async query(sql: string, params: readonly unknown[] = []): Promise<SessionResult> {
+    // A turn of the event loop first: a chain of statements run in this thread would otherwise hold off
+    // signals (Ctrl-C is noticed between statements, not after the whole transform) and timers (the
+    // refresh of the data directory's lock).
+    await new Promise((resolve) => setImmediate(resolve));
     const result = await this.db.query<Record<string, unknown>>(sql, [...params]);
     return { fields: result.fields.map((f) => f.name), rows: result.rows, rowCount: result.affectedRows };
   }

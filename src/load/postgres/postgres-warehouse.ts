@@ -65,6 +65,16 @@ export class PostgresWarehouse implements Warehouse {
     return inSessionTransaction(this.session, work);
   }
 
+  /** On a connection of its own: the pipeline's may be in the middle of a statement or a transaction. */
+  async queryOnInterrupt(sql: string, params: readonly unknown[] = []): Promise<void> {
+    const session = await this.connectAgain();
+    try {
+      await session.query(sql, params);
+    } finally {
+      await session.close().catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {
     try {
       await this.session.close();

@@ -38,6 +38,8 @@ function recordingRedshift(log: RecordedStatement[], stagingRegion?: string): ()
   let copies = 0;
   const respond: Responder = (sql) => {
     if (isStatement(sql, runLock.held)) return { rows: [{ n: 1 }] };
+    // Something is staged (`etl transform` checks before it starts).
+    if (sql.startsWith('SELECT COUNT(*) AS n FROM staging_')) return { rows: [{ n: 1 }] };
     if (sql.startsWith('COPY ')) copies++;
     if (sql === lastCopyId) return { rows: [{ id: copies }] };
     return undefined;
@@ -98,7 +100,7 @@ async function recorded(scenario: (open: () => Promise<RedshiftWarehouse>, confi
 
 describe('every statement the pipeline sends to Redshift keeps the rules of the Redshift docs', () => {
   const scenarios: [string, (open: () => Promise<RedshiftWarehouse>, config: Config) => Promise<unknown>, Record<string, string>?][] = [
-    ['create-tables', (open, config) => recreateTables(config, { progress, openWarehouse: open })],
+    ['create-tables', (open, config) => recreateTables(config, { progress, openWarehouse: open, yes: true })],
     ['run (CSV staging through S3)', (open, config) => run({ config, progress, openWarehouse: open })],
     ['run (ETL.LOAD_MODE = json)', (open, config) => run({ config, progress, openWarehouse: open }), JSON_MODE],
     [
@@ -154,11 +156,11 @@ describe('every statement the pipeline sends to Redshift keeps the rules of the 
     expect(copied).not.toContain('load_errors');
   });
 
-  it('`etl stage` of an extract that found no events sends no COPY of staging_events', async () => {
-    const empty = await tempDir('sparkify-no-logs-');
-    const config = await configFor({ SPARKIFY_S3_LOG_DATA: empty });
+  it('`etl stage` of an extract that found no new events sends no COPY of staging_events', async () => {
+    const config = await configFor();
     const log = await recorded(async (open) => {
-      await extract({ config, progress, openWarehouse: open });
+      // Every log day is outside the range: no event is extracted, its manifest lists no part.
+      await extract({ config, progress, openWarehouse: open, since: '2030-01-01' });
       await stage({ config, progress, openWarehouse: open });
     }, config);
     const copied = log.filter((s) => s.sql.startsWith('COPY ')).map((s) => s.sql.split(' ')[1]);
@@ -210,7 +212,9 @@ describe('--print-sql is the recording of a run', () => {
           `${s.session}: ${s.sql
             .replace(/\d{8}T\d{9}Z-\w{4}/g, '<run-id>')
             .replace(/'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}'/g, '<time>')
-            .replace(/'[^']+:\d+:\w{6}'/g, '<holder>')}`,
+            .replace(/'[^']+:\d+:\w{6}'/g, '<holder>')
+            // The run history's count of rejected records: the plan reads no source, so it rejects none.
+            .replace(/(UPDATE etl_runs SET .*rejected = CAST\()\d+/s, '$1<n>')}`,
       );
     expect(shape(plan.statements)).toEqual(shape(log));
   });
