@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgDatabase, dropPgDatabase, PG_SERVER, runPgTests } from '../helpers/warehouses.js';
 import type { Config } from '../../src/config/config.js';
 import { EtlError } from '../../src/errors.js';
 import { ensureTables, stageTable } from '../../src/load/load-steps.js';
@@ -69,6 +69,8 @@ const eventCsv = (objects: number, perObject: number): string[] => {
 async function* chunksOf(batches: readonly string[]): AsyncGenerator<string> {
   yield* batches;
 }
+
+const PG = await runPgTests();
 
 describe('staging parts on S3', () => {
   let s3: S3TestServer;
@@ -160,28 +162,22 @@ describe('staging parts on S3', () => {
     await expect(readAll(read)).rejects.toThrow(/^Cannot read staging manifest s3:\/\/sparkify-staging\/nothing-here\/staging_events\.manifest: run `etl extract` first/);
   });
 
-  describe('loaded into PostgreSQL in place of a Redshift COPY', () => {
-    const database = `sparkify_s3staging_${process.pid}_${Date.now()}`;
-    const admin = () => new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
-    const cluster: Config['cluster'] = { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', ssl: 'disable' };
+  // The test server of PGHOST/PGPORT (default 127.0.0.1:5432); skipped without one, outside CI.
+  describe.runIf(PG)('loaded into PostgreSQL in place of a Redshift COPY', () => {
+    let database: string;
     let warehouse: PostgresWarehouse;
     let workDir: string;
 
     beforeAll(async () => {
-      const client = admin();
-      await client.connect();
-      await client.query(`CREATE DATABASE ${database}`);
-      await client.end();
+      database = await createPgDatabase('sparkify_s3staging');
+      const cluster: Config['cluster'] = { host: PG_SERVER.host, port: PG_SERVER.port, database, user: PG_SERVER.user, password: PG_SERVER.password ?? '', ssl: 'disable' };
       warehouse = await PostgresWarehouse.open(cluster);
       await ensureTables(warehouse);
       workDir = await mkdtemp(join(tmpdir(), 'sparkify-s3staging-'));
     });
     afterAll(async () => {
       await warehouse?.close();
-      const client = admin();
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${database}`);
-      await client.end();
+      if (database) await dropPgDatabase(database);
       if (workDir) await rm(workDir, { recursive: true, force: true });
     });
 

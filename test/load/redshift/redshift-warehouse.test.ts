@@ -4,6 +4,7 @@ import { EtlError } from '../../../src/errors.js';
 import { copyStatement, lastCopyCount, lastCopyId, lastLoadOf, loadErrorDetail, stlLoadErrors, type CopyAuth } from '../../../src/load/redshift/copy.js';
 import { isStatement } from '../../../src/load/recording-session.js';
 import type { Session, SessionResult } from '../../../src/load/session.js';
+import { PG_SERVER, runPgTests } from '../../helpers/warehouses.js';
 import { redshiftDialect } from '../../../src/load/redshift/redshift-dialect.js';
 import { RedshiftWarehouse } from '../../../src/load/redshift/redshift-warehouse.js';
 import { STAGING } from '../../../src/transform/schema.js';
@@ -12,11 +13,13 @@ const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const KEYS: CopyAuth = { kind: 'keys', accessKeyId: 'ASIAIOSFODNN7EXAMPLE', secretAccessKey: SECRET };
 const ROLE: CopyAuth = { kind: 'role', roleArn: 'arn:aws:iam::123456789012:role/dwhRole' };
 
+const PG = await runPgTests();
+
 const cluster = (overrides: Partial<Config['cluster']> = {}): Config['cluster'] => ({
-  host: '127.0.0.1',
-  port: 5432,
+  host: PG_SERVER.host,
+  port: PG_SERVER.port,
   database: 'postgres',
-  user: 'postgres',
+  user: PG_SERVER.user,
   password: '',
   ssl: 'auto',
   ...overrides,
@@ -88,10 +91,12 @@ describe('RedshiftWarehouse', () => {
     expect(error.message).toBe('CLUSTER.SSL=disable is not allowed for Redshift: its connections always use TLS (set CLUSTER.SSL to auto or require)');
   });
 
-  it('always connects with TLS: a server without it is refused', async () => {
+  it.runIf(PG)('always connects with TLS: a server without it is refused', async () => {
     // The local PostgreSQL server has TLS off; a Redshift connection must not fall back to clear text.
     const error = await rejection(RedshiftWarehouse.open(cluster()));
-    expect(error.message).toBe('Cannot connect to Redshift at 127.0.0.1:5432, database postgres, user postgres: The server does not support SSL connections');
+    expect(error.message).toBe(
+      `Cannot connect to Redshift at ${PG_SERVER.host}:${PG_SERVER.port}, database postgres, user ${PG_SERVER.user}: The server does not support SSL connections`,
+    );
   });
 
   it('is the redshift engine with the Redshift dialect', () => {
