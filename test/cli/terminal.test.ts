@@ -68,6 +68,10 @@ describe.runIf(HAS_SCRIPT)('etl on a terminal', () => {
     expect(code, screen.slice(-500)).toBe(0);
     expect(screen).toContain(HIDE_CURSOR);
     expect(screen).toMatch(/Run \w+-\w+ \(run, pglite\): ok/);
+    // The report starts a line of its own, after the bars (never glued onto one), and nothing is drawn after it.
+    // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is looked at
+    expect(screen).toMatch(/\n(\x1b\[[0-9;?]*[A-Za-z])*Run \w+-\w+ \(run, pglite\): ok/);
+    expect(screen.slice(screen.indexOf('Run ')).includes('records/s')).toBe(false);
     expect(cursorRestored(screen)).toBe(true);
   });
 
