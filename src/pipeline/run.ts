@@ -300,7 +300,7 @@ function runStagingArea(context: RunContext): StagingArea {
 }
 
 /** What to load of each kind: the ledger (unless a full refresh) and the day range. */
-async function selectionOf(context: RunContext, warehouse: Warehouse | undefined, kind: RecordKind): Promise<Selection> {
+async function selectionOf(context: Pick<RunContext, 'options'>, warehouse: Warehouse | undefined, kind: RecordKind): Promise<Selection> {
   const { options } = context;
   let ledger: Map<string, string> | undefined;
   if (warehouse && !options.fullRefresh) {
@@ -456,10 +456,11 @@ export function extract(options: RunOptions): Promise<RunReport> {
 }
 
 /** `etl run --dry-run`: extract and validate everything selected, keep nothing but the report and rejects. */
-export function dryRun(options: RunOptions): Promise<RunReport> {
+export async function dryRun(options: RunOptions): Promise<RunReport> {
+  // What a real run would read: the ledger too (read only: no lock, no table created). Read before the run
+  // folder exists, so a warehouse that cannot be opened leaves no run behind.
+  const selections = options.fullRefresh ? undefined : await readOnlySelections(options);
   return inRun('run', { ...options, dryRun: true }, async (context) => {
-    // What a real run would read: the ledger too (read only: no lock, no table created).
-    const selections = options.fullRefresh ? undefined : await readOnlySelections(context);
     for (const kind of KINDS) {
       const selection = selections?.[kind] ?? (await selectionOf(context, undefined, kind));
       await timed(context.report, `extract ${kind}`, async () => {
@@ -476,8 +477,9 @@ export function dryRun(options: RunOptions): Promise<RunReport> {
 }
 
 /** The selections of a real run, the ledger read without the run lock; a warehouse without tables has none. */
-async function readOnlySelections(context: RunContext): Promise<Record<RecordKind, Selection>> {
-  const { config, options } = context;
+async function readOnlySelections(options: RunOptions): Promise<Record<RecordKind, Selection>> {
+  const { config } = options;
+  const context = { options };
   const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
   try {
     const read = async (kind: RecordKind) => selectionOf(context, warehouse, kind).catch((error: unknown) => {
