@@ -17,6 +17,7 @@ import { dayProblem, dayRangeProblem } from './pipeline/object-selection.js';
 import { cleanRuns, dryRun, extract, findReport, recreateTables, replay, run, stage, transform, type RunOptions } from './pipeline/run.js';
 import { formatRuns, listRuns } from './pipeline/history.js';
 import type { RunReport } from './pipeline/report.js';
+import { registerClusterCommands } from './cluster/cli.js';
 
 /** Exit status of a usage error (unknown command or option, missing or bad argument); a command that fails exits 1. */
 export const USAGE_ERROR = 2;
@@ -297,6 +298,8 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
       const lines = removed.map((folder) => `${verb} ${folder}\n`).join('');
       out(`${lines}${opts.dryRun ? 'Would remove' : 'Removed'} ${removed.length} run folder${removed.length === 1 ? '' : 's'} from ${dir}; ${kept} kept\n`);
     });
+
+  registerClusterCommands(program, configOf, out);
 
   program
     .command('generate')
