@@ -173,6 +173,8 @@ function barProgress(stream: NodeJS.WriteStream, lines: Lines): Progress {
   };
   return {
     track(label) {
+      // Stopped (the command ends or was interrupted): no new bar, which would start the display again.
+      if (stopped) return { update: () => {}, total: () => {}, done: () => {} };
       const start = performance.now();
       let counters: Counters = { objects: 0, records: 0, rejected: 0 };
       const bar = bars.create(0, 0, { label, totalKnown: false, records: '0', rejected: '0', rate: '0' });
