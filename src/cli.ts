@@ -18,6 +18,8 @@ import { cleanRuns, dryRun, extract, findReport, recreateTables, replay, run, st
 import { formatRuns, listRuns } from './pipeline/history.js';
 import type { RunReport } from './pipeline/report.js';
 import { registerClusterCommands } from './cluster/cli.js';
+import { recentRuns, registerReportCommands, writePage } from './report/commands.js';
+import { renderRunReportHtml } from './report/run-report.js';
 
 /** Exit status of a usage error (unknown command or option, missing or bad argument); a command that fails exits 1. */
 export const USAGE_ERROR = 2;
@@ -265,8 +267,10 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
     .description("show the validation report of a run (default: the latest): its report.json, else (a run of another machine) its etl_runs row")
     .argument('[run-id]', 'run id, as printed by a run')
     .option('--json', 'print the report as JSON')
-    .action(async (runId: string | undefined, opts: { json?: boolean }) => {
+    .option('--html <file>', 'write the report, charted, with the recent runs of etl_runs, as a self-contained HTML page')
+    .action(async (runId: string | undefined, opts: { json?: boolean; html?: string }) => {
       const { report, from, rejected } = await findReport(configOf(), runId, (c) => openWarehouse(c, (m) => process.stderr.write(`etl: ${m}\n`)));
+      if (opts.html) return out(await writePage(opts.html, renderRunReportHtml({ report, from, history: await recentRuns(configOf()) })));
       const extra = rejected === undefined ? '' : `  rejected: ${rejected.toLocaleString('en-US')} records (load_errors rows of run_id '${report.runId}')\n`;
       out(opts.json ? JSON.stringify({ ...report, ...(rejected === undefined ? {} : { rejected }), from }, null, 2) + '\n' : `${formatReport(report)}${extra}  from: ${from}\n`);
     });
@@ -300,6 +304,7 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
     });
 
   registerClusterCommands(program, configOf, out);
+  registerReportCommands(program, configOf, out);
 
   program
     .command('generate')
@@ -339,7 +344,11 @@ function exitOnSignals(): () => void {
     const handler = () => {
       stopDisplays();
       process.stderr.write(`\netl: interrupted (${signal})\n`);
-      void runInterruptHooks(undefined, signal).finally(() => process.exit(code));
+      void runInterruptHooks(undefined, signal).finally(() => {
+        // Whatever drew since, the terminal gets its cursor back.
+        if (process.stderr.isTTY) process.stderr.write('\x1b[?25h');
+        process.exit(code);
+      });
     };
     process.once(signal, handler);
     return () => process.off(signal, handler);

@@ -15,6 +15,7 @@ import { encodeBatch } from '../transform/record-encoder.js';
 import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type RecordKind } from '../transform/schema.js';
 import { EncodePool } from '../transform/worker-pool.js';
 import { extractTable } from './extract-table.js';
+import { saveRunReportHtml } from '../report/run-report.js';
 import { findRun, recordEnd, recordInterruption, recordStart, reportOf } from './history.js';
 import type { Progress } from './progress.js';
 import { dayRangeProblem, selectObjects, type Selection } from './object-selection.js';
@@ -154,6 +155,8 @@ async function finishRun(context: RunContext, error?: unknown): Promise<void> {
   await saveReport(context);
   // Interrupted, the process is on its way out: the interrupt hook has the last word.
   if (report.status === 'interrupted') return;
+  // The same report as a page with charts, best effort: a report.html that cannot be written never fails the run.
+  await saveRunReportHtml(context.runDir, report).catch((cause: unknown) => options.progress.log(`Could not write report.html in ${context.runDir}: ${describeError(cause)}`));
   await unmarkInProgress(context.runDir);
   try {
     const { removed } = await cleanRuns(config, { current: report.runId });
