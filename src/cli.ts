@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline/promises';
+import { askYesNo } from './ask.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkFailure, formatChecks, runChecks } from './load/quality-checks.js';
@@ -71,15 +71,6 @@ interface GlobalOptions {
   logFormat?: LogFormat;
 }
 
-/** Asks a yes/no question on the terminal (stderr), default no. */
-async function askOnTerminal(question: string): Promise<boolean> {
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
-  } finally {
-    prompt.close();
-  }
-}
 
 /** The progress displays the commands of this process opened. */
 const displays: Progress[] = [];
@@ -133,7 +124,7 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
     .option('--all', 'drop load_errors and load_ledger too')
     .action(async (opts: { printSql?: boolean; yes?: boolean; all?: boolean }) => {
       if (opts.printSql) return printSql('create-tables');
-      const confirm = process.stdin.isTTY && process.stderr.isTTY ? askOnTerminal : undefined;
+      const confirm = process.stdin.isTTY && process.stderr.isTTY ? askYesNo : undefined;
       const { where, kept } = await recreateTables(configOf(), { progress: progressOf(), yes: opts.yes, all: opts.all, confirm });
       const note = kept.length
         ? `; kept ${kept.join(' and ')} (--all drops them too): the next \`etl run\` loads only objects the ledger does not list, \`etl run --full-refresh\` reloads everything`

@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline/promises';
+import { askYesNo as ask } from '../ask.js';
 import type { Config } from '../config/config.js';
 import { createAwsClients, dryRunCalls, liveCalls } from './aws.js';
 import type { ClusterDeps } from './commands.js';
@@ -8,14 +8,6 @@ import { realClock } from './wait.js';
 
 const onTerminal = () => Boolean(process.stdin.isTTY && process.stderr.isTTY);
 
-async function ask(question: string): Promise<boolean> {
-  const prompt = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
-  } finally {
-    prompt.close();
-  }
-}
 
 /**
  * The real world for `etl cluster`: AWS clients from [AWS] keys or the credential chain, region from

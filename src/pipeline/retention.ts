@@ -6,6 +6,7 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive as alive } from '../process-alive.js';
 
 /** Written into a run folder while its command works ({pid, host, since}); removed when it ends. */
 export const IN_PROGRESS_FILE = '.in-progress';
@@ -20,16 +21,6 @@ export async function markInProgress(runDir: string): Promise<void> {
 export async function unmarkInProgress(runDir: string): Promise<void> {
   await rm(join(runDir, IN_PROGRESS_FILE), { force: true });
 }
-
-/** Whether process `pid` exists on this host (signal 0 tests without signalling). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Whether the run of `runDir` may still be working: its marker names a live process of this host, or a

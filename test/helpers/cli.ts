@@ -74,3 +74,13 @@ export function etl(config: Config, args: readonly string[], onLine?: (line: str
   });
 }
 
+
+/** Whether a `--log-format json` line says the step `name` begins. */
+export const stepStarts = (line: string, name: string): boolean => {
+  try {
+    const entry = JSON.parse(line) as { event?: string; name?: string };
+    return entry.event === 'step-start' && entry.name === name;
+  } catch {
+    return false;
+  }
+};

@@ -18,7 +18,7 @@ import { PgSession } from '../../src/load/postgres/pg-session.js';
 import { RunLease } from '../../src/load/run-lease.js';
 import { createProgress } from '../../src/pipeline/progress.js';
 import { run } from '../../src/pipeline/run.js';
-import { ensureBuilt, etl, type Outcome } from '../helpers/cli.js';
+import { ensureBuilt, etl, type Outcome, stepStarts } from '../helpers/cli.js';
 import { ANALYTIC_TABLES, pgClient, removeTempDirs, runPgTests, tempDir, testWarehouse, type Dump, type TestWarehouse } from '../helpers/warehouses.js';
 
 const ENGINES = (await runPgTests()) ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
@@ -26,15 +26,6 @@ const TABLES = [...ANALYTIC_TABLES, 'load_ledger'] as const;
 const NO_ID = { songplays: ['songplay_id'] } as const;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether a `--log-format json` line says the step `name` begins. */
-const stepStarts = (line: string, name: string): boolean => {
-  try {
-    const entry = JSON.parse(line) as { event?: string; name?: string };
-    return entry.event === 'step-start' && entry.name === name;
-  } catch {
-    return false;
-  }
-};
 
 const ok = (outcome: Outcome) => expect(outcome, outcome.stderr).toMatchObject({ code: 0, signal: null });
 

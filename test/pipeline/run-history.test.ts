@@ -19,7 +19,7 @@ import { createProgress } from '../../src/pipeline/progress.js';
 import type { RunReport } from '../../src/pipeline/report.js';
 import { IN_PROGRESS_FILE } from '../../src/pipeline/retention.js';
 import { cleanRuns, extract, findReport, readReport, run, runsDir } from '../../src/pipeline/run.js';
-import { ensureBuilt, etl, type Outcome } from '../helpers/cli.js';
+import { ensureBuilt, etl, type Outcome, stepStarts } from '../helpers/cli.js';
 import { etlConfig, REPO_ROOT, removeTempDirs, runPgTests, tempDir, testWarehouse, type TestWarehouse } from '../helpers/warehouses.js';
 
 const ENGINES = (await runPgTests()) ? (['pglite', 'postgres'] as const) : (['pglite'] as const);
@@ -27,15 +27,6 @@ const progress = createProgress(process.stderr, true);
 
 const ok = (outcome: Outcome) => expect(outcome, outcome.stderr).toMatchObject({ code: 0, signal: null });
 
-/** Whether a `--log-format json` line says the step `name` begins. */
-const stepStarts = (line: string, name: string): boolean => {
-  try {
-    const entry = JSON.parse(line) as { event?: string; name?: string };
-    return entry.event === 'step-start' && entry.name === name;
-  } catch {
-    return false;
-  }
-};
 
 /** The shipped sample with one malformed event line: each run rejects one record. */
 let sample: { songData: string; logData: string };

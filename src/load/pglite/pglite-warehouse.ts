@@ -9,6 +9,7 @@ import { copyCsv, postgresDialect } from '../queries.js';
 import { inSessionTransaction, type Session } from '../session.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
 import { PgliteSession } from './pglite-session.js';
+import { processAlive as alive } from '../../process-alive.js';
 
 export { PGLITE_COPY_CHUNK_BYTES } from './pglite-session.js';
 
@@ -24,16 +25,6 @@ interface LockOwner {
 
 const ownerFile = (dataDir: string) => `${dataDir}.owner.json`;
 const lockOptions = (dataDir: string) => ({ lockfilePath: `${dataDir}.lock`, stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 4, realpath: false });
-
-/** Whether process `pid` exists on this host (signal 0 tests without signalling). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Locks `dataDir` for this process; resolves to the function that unlocks it. */
 async function lockDirectory(dataDir: string, notice: (message: string) => void): Promise<() => Promise<void>> {
