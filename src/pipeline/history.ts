@@ -8,7 +8,7 @@ import { RUN_HISTORY_TEXT_BYTES, runHistory } from '../load/queries.js';
 import { sqlTimestamp } from '../load/run-lease.js';
 import type { Warehouse } from '../load/warehouse.js';
 import { formatRows } from './format.js';
-import type { RunReport } from './report.js';
+import { rejectedIn, type RunReport } from './report.js';
 
 /** One run as etl_runs keeps it. */
 export interface RunRecord {
@@ -42,7 +42,6 @@ export function fitText(text: string, bytes = RUN_HISTORY_TEXT_BYTES): string {
   return `${out}...`;
 }
 
-const rejectedOf = (report: RunReport): number => Object.values(report.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
 
 /** Creates etl_runs where it is missing and records the run as running. */
 export async function recordStart(warehouse: Warehouse, report: RunReport): Promise<void> {
@@ -58,7 +57,7 @@ function endValues(report: RunReport): unknown[] {
     sqlTimestamp(report.finishedAt ? new Date(report.finishedAt) : new Date()),
     // A cut JSON text would not parse: too long (it never is: a few tables), none is kept.
     Buffer.byteLength(rowsAdded) <= RUN_HISTORY_TEXT_BYTES ? rowsAdded : null,
-    rejectedOf(report),
+    rejectedIn(report),
     report.error === undefined ? null : fitText(report.error),
     report.runId,
   ];

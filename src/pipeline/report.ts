@@ -88,3 +88,6 @@ export async function timed<T>(report: RunReport, name: string, step: () => Prom
     report.steps.push({ name, seconds: Math.round(performance.now() - start) / 1000 });
   }
 }
+
+/** Records the run rejected, over all its sources. */
+export const rejectedIn = (report: RunReport): number => Object.values(report.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);

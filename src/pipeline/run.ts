@@ -20,7 +20,7 @@ import { findRun, recordEnd, recordInterruption, recordStart, reportOf } from '.
 import type { Progress } from './progress.js';
 import { dayRangeProblem, selectObjects, type Selection } from './object-selection.js';
 import { loadErrorsCsv, readRejects, RejectsFile, type RejectedRecord } from './rejects.js';
-import { addObject, emptySourceReport, timed, type RunReport, type SourceReport } from './report.js';
+import { addObject, emptySourceReport, rejectedIn, timed, type RunReport, type SourceReport } from './report.js';
 import { markInProgress, pruneRuns, unmarkInProgress, type Pruned } from './retention.js';
 import { LocalStagingArea, PlannedStagingArea, S3StagingArea, type StagingArea } from './staging-area.js';
 
@@ -313,6 +313,11 @@ async function selectionOf(context: Pick<RunContext, 'options'>, warehouse: Ware
   return { ledger, since: options.since, until: options.until };
 }
 
+/** What to load of both kinds. */
+async function selectionsOf(context: Pick<RunContext, 'options'>, warehouse: Warehouse | undefined): Promise<Record<RecordKind, Selection>> {
+  return { songs: await selectionOf(context, warehouse, 'songs'), events: await selectionOf(context, warehouse, 'events') };
+}
+
 /** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
 function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<string> {
   const { config, report, rejects, options } = context;
@@ -401,14 +406,17 @@ async function stageBookkeeping(context: RunContext, warehouse: Warehouse, area:
  * rejects file) and the batch is taken out of staging, so no later `etl transform` commits it by accident.
  */
 async function checkErrorBudget(context: RunContext, warehouse: Warehouse, batch: RunReport): Promise<void> {
+  const over = overBudget(context, batch);
+  if (!over) return;
+  for (const table of [...STAGING_TABLES, 'staging_objects'] as const) await warehouse.query(truncateStaging(table));
+  throw new EtlError(`${over}: the analytic tables were not changed; see ${batch.rejectsFile} or the load_errors table`);
+}
+
+/** `N records were rejected, more than MAX_ERRORS = M` when the batch is over its error budget, else undefined. */
+function overBudget(context: Pick<RunContext, 'options' | 'config'>, batch: RunReport): string | undefined {
   const limit = context.options.maxErrors ?? context.config.etl.maxErrors;
-  const rejected = Object.values(batch.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
-  if (rejected > limit) {
-    for (const table of [...STAGING_TABLES, 'staging_objects'] as const) await warehouse.query(truncateStaging(table));
-    throw new EtlError(
-      `${rejected} records were rejected, more than MAX_ERRORS = ${limit}: the analytic tables were not changed; see ${batch.rejectsFile} or the load_errors table`,
-    );
-  }
+  const rejected = rejectedIn(batch);
+  return rejected > limit ? `${rejected} records were rejected, more than MAX_ERRORS = ${limit}` : undefined;
 }
 
 /** The transform, then the quality checks: a failed check fails the command (the transform stays committed). */
@@ -443,9 +451,9 @@ export function extract(options: RunOptions): Promise<RunReport> {
     const { config, report } = context;
     // The ledger says what is new; read it if the warehouse has one (a full refresh needs none).
     const selections = options.fullRefresh
-      ? { songs: await selectionOf(context, undefined, 'songs'), events: await selectionOf(context, undefined, 'events') }
+      ? await selectionsOf(context, undefined)
       : // Not recorded in etl_runs: it only reads the ledger, and works on after the warehouse is closed.
-        await withWarehouse(context, async (w) => ({ songs: await selectionOf(context, w, 'songs'), events: await selectionOf(context, w, 'events') }), { record: false });
+        await withWarehouse(context, (w) => selectionsOf(context, w), { record: false });
     const area = runStagingArea(context);
     report.stagingArea = area.url;
     for (const kind of KINDS) {
@@ -464,18 +472,16 @@ export async function dryRun(options: RunOptions): Promise<RunReport> {
   // folder exists, so a warehouse that cannot be opened leaves no run behind.
   const selections = options.fullRefresh ? undefined : await readOnlySelections(options);
   return inRun('run', { ...options, dryRun: true }, async (context) => {
+    const chosen = selections ?? (await selectionsOf(context, undefined));
     for (const kind of KINDS) {
-      const selection = selections?.[kind] ?? (await selectionOf(context, undefined, kind));
+      const selection = chosen[kind];
       await timed(context.report, `extract ${kind}`, async () => {
         for await (const chunk of stagingCsv(context, kind, selection)) void chunk;
       });
     }
     // And the error budget: a real run would stop here, before the transform.
-    const limit = options.maxErrors ?? context.config.etl.maxErrors;
-    const rejected = Object.values(context.report.sources).reduce((n, s) => n + (s?.rejected ?? 0), 0);
-    if (rejected > limit) {
-      throw new EtlError(`${rejected} records were rejected, more than MAX_ERRORS = ${limit}: a real run would stop before the transform; see ${context.report.rejectsFile}`);
-    }
+    const over = overBudget(context, context.report);
+    if (over) throw new EtlError(`${over}: a real run would stop before the transform; see ${context.report.rejectsFile}`);
   });
 }
 
@@ -485,11 +491,10 @@ async function readOnlySelections(options: RunOptions): Promise<Record<RecordKin
   const context = { options };
   const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
   try {
-    const read = async (kind: RecordKind) => selectionOf(context, warehouse, kind).catch((error: unknown) => {
-      if (isMissingTable(error)) return selectionOf(context, undefined, kind);
+    return await selectionsOf(context, warehouse).catch((error: unknown) => {
+      if (isMissingTable(error)) return selectionsOf(context, undefined);
       throw error;
     });
-    return { songs: await read('songs'), events: await read('events') };
   } finally {
     await warehouse.close();
   }
