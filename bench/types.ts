@@ -1,36 +1,71 @@
 import type { MachineInfo } from './machine.js';
 
-/** Every case, in the order they run; `--skip` takes these ids. */
-export const CASE_IDS = ['readline', 'stream-json', 'extract-1', 'extract-all', 'psql-copy', 'pglite-copy', 'naive', 'pg-run', 'pglite-run'] as const;
+/** Every case, in the order they run within a round; `--skip` and `--only` take these ids. */
+export const CASE_IDS = [
+  'readline',
+  'stream-json',
+  'songs-floor',
+  'pglite-init',
+  'extract-1',
+  'extract-all',
+  'psql-copy',
+  'pglite-copy',
+  'naive',
+  'naive-empty',
+  'pg-run',
+  'pglite-run',
+  'small-objects',
+] as const;
 export type CaseId = (typeof CASE_IDS)[number];
 
 /** The cases that need the PostgreSQL server. */
-export const PG_CASES: readonly CaseId[] = ['psql-copy', 'naive', 'pg-run'];
+export const PG_CASES: readonly CaseId[] = ['psql-copy', 'naive', 'naive-empty', 'pg-run'];
 
 export interface StepTime {
   readonly name: string;
   readonly seconds: number;
 }
 
-/** One case: one child process. */
+/** One repetition of a case: one child process (or one call of the small-objects module). */
+export interface Sample {
+  /** Spawn to exit, seconds. */
+  readonly wallSeconds: number;
+  /** Peak RSS of the process, KiB (0 where the case does not measure it). */
+  readonly peakRssKb: number;
+  /** The measured work, seconds (see BenchRow). */
+  readonly seconds: number;
+  /** `etl` cases: the steps of the run's report.json. */
+  readonly steps?: readonly StepTime[];
+  /** What the script or report said besides (rows loaded, plays matched, run id...). */
+  readonly detail: Record<string, unknown>;
+}
+
+/** Median and spread of a figure over the repetitions. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** One case over every repetition; the top-level figures are the medians of the samples. */
 export interface CaseResult {
   readonly id: CaseId;
   readonly label: string;
   /** The command line run (environment settings first). */
   readonly command: string;
-  /** Spawn to exit, seconds. */
-  readonly wallSeconds: number;
-  /** Peak RSS of the process, KiB. */
-  readonly peakRssKb: number;
   readonly rssMethod: string;
-  /** The measured work, seconds (see BenchRow). */
-  readonly seconds: number;
-  /** Events handled in `seconds`. */
+  /** Events handled in `seconds` (objects, for the small-objects case). */
   readonly events: number;
-  /** `etl` cases: the steps of the run's report.json. */
+  /** Median over the samples. */
+  readonly wallSeconds: number;
+  readonly peakRssKb: number;
+  readonly seconds: number;
+  /** Median of each step over the samples. */
   readonly steps?: readonly StepTime[];
-  /** What the script or report said besides (rows loaded, plays matched, run id...). */
+  /** The first sample's detail. */
   readonly detail: Record<string, unknown>;
+  /** Every repetition, in the order run (round 1 first). */
+  readonly samples: readonly Sample[];
 }
 
 /** One line of the table: a case, or part of one (an `etl run`'s stage, transform and total). */
@@ -40,25 +75,39 @@ export interface BenchRow {
   readonly label: string;
   /** Short name, as other rows' `floor` column shows it. */
   readonly short: string;
+  /** Median over the repetitions. */
   readonly seconds: number;
+  readonly secondsSpread: Spread;
   /** Events handled in `seconds` (0 on a songs step's row). */
   readonly events: number;
-  /** Null on a songs step's row. */
+  /** Events over the median seconds; null on a songs step's row. */
   readonly eventsPerSecond: number | null;
   /** Id of the row this one is compared with. */
   readonly floor: string | null;
-  /** Time per event over the floor's time per event (floor events/s / this events/s); null without a floor. */
+  /**
+   * Time per event over the floor's time per event, the median of the per-round ratios (each round runs every
+   * case once, so a round's ratio compares runs taken minutes apart, not a noisy median with another); null
+   * without a floor.
+   */
   readonly ratio: number | null;
+  readonly ratioSpread: Spread | null;
   readonly peakRssKb: number;
+  readonly peakRssSpread: Spread;
   readonly wallSeconds: number;
 }
 
+export type CheckStatus = 'MET' | 'MISSED' | 'SKIP';
+
 export interface BenchCheck {
   readonly name: string;
+  /** The median figure (a ratio, seconds, MiB, events/s or objects/s: see `unit`). */
   readonly figure: number | null;
+  readonly unit: string;
   readonly op: '<' | '<=' | '>=';
   readonly target: number;
-  readonly status: 'PASS' | 'MISS' | 'SKIP';
+  readonly status: CheckStatus;
+  /** How far from the target, e.g. "missed by 0.26 (17%)"; absent when skipped. */
+  readonly margin?: string;
   readonly note?: string;
 }
 
@@ -83,7 +132,13 @@ export interface BenchResult {
   readonly machine: MachineInfo;
   readonly commit: string;
   readonly data: DataInfo;
+  /** Rounds: each runs every selected case once. */
+  readonly repeat: number;
+  /** The naive baselines insert one event in this many. */
+  readonly naiveSampleEvery: number;
   readonly skipped: readonly CaseId[];
+  /** Cases that could not run here, with the reason (e.g. the small-objects module is missing). */
+  readonly unavailable: Partial<Record<CaseId, string>>;
   readonly cases: Partial<Record<CaseId, CaseResult>>;
   readonly rows: readonly BenchRow[];
   readonly checks: readonly BenchCheck[];

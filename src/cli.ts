@@ -134,12 +134,14 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
 
   interface SelectionFlags {
     fullRefresh?: boolean;
+    prune?: boolean;
     since?: string;
     until?: string;
   }
   const selectionOptions = (command: Command) =>
     command
-      .option('--full-refresh', 'load every object, also those the load ledger lists as loaded and unchanged')
+      .option('--full-refresh', 'load every object, also those the load ledger lists as loaded and unchanged, and remove the rows of objects gone from the source: the tables a fresh load gives')
+      .option('--prune', 'remove the rows of objects the load ledger lists that the source no longer holds (else they stay, counted in the report)')
       .option('--since <YYYY-MM-DD>', 'only log objects of this day or later (a backfill)', day('--since'))
       .option('--until <YYYY-MM-DD>', 'only log objects of this day or earlier', day('--until'))
       // An empty range is a usage error too, refused before a run folder is made.
@@ -233,7 +235,8 @@ export function buildCli(write: (text: string) => void = (t) => process.stdout.w
     .argument('<sql>', 'the statement, quoted')
     .option('--json', 'print a JSON array of row objects')
     .action(async (sql: string, opts: { json?: boolean }) => {
-      const warehouse = await openWarehouse(configOf(), (m) => process.stderr.write(`etl: ${m}\n`));
+      // A damaged PGlite directory still opens here (with a notice): what is left can be read out.
+      const warehouse = await openWarehouse(configOf(), (m) => process.stderr.write(`etl: ${m}\n`), { readDamaged: true });
       try {
         const result = await warehouse.query(sql).catch((error: unknown) => {
           throw new EtlError(`Query failed: ${describeError(error)}`);

@@ -11,9 +11,18 @@ export interface ParseFloorArgs {
   readonly logDir: string;
 }
 
-/** PGlite COPY floor: the staging CSV parts into a fresh data directory. */
+/** Songs floor: every song file under `songDir`. */
+export interface SongsFloorArgs {
+  readonly songDir: string;
+  /** Files read at once. */
+  readonly concurrency: number;
+}
+
+/** PGlite COPY floor: the staging CSV parts into a data directory with empty tables, started as the warehouse starts it. */
 export interface PgliteCopyArgs {
   readonly dataDir: string;
+  /** PGlite's start parameters (its memory settings), as the warehouse passes them. */
+  readonly startParams: readonly string[];
   /** CREATE TABLE of staging_events. */
   readonly ddl: string;
   /** COPY ... FROM '/dev/blob' statement. */
@@ -33,6 +42,8 @@ export interface NaiveArgs {
   readonly eventColumns: readonly { json: string; column: string }[];
   /** One event in `sampleEvery` is inserted (the first, then every sampleEvery-th line). */
   readonly sampleEvery: number;
+  /** Load the songs first (the original projects' lookup finds them); false: every lookup is on an empty table. */
+  readonly loadSongs: boolean;
 }
 
 export interface FloorResult {

@@ -1,7 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/config.js';
-import { clusterStatus, createCluster, deleteClusterResources, formatSettings } from './commands.js';
-import { clusterDeps } from './deps.js';
+import type { ClusterDeps } from './commands.js';
+
+// The AWS SDK clients behind these commands take most of a second of CPU to load: loaded only when a cluster
+// command runs, not by every `etl` command.
+const commands = () => import('./commands.js');
+const clusterDeps = async (...args: Parameters<typeof import('./deps.js').clusterDeps>): Promise<ClusterDeps> =>
+  (await import('./deps.js')).clusterDeps(...args);
 
 /** `etl cluster create|status|delete`: the warehouse of [DWH] made, shown and removed. */
 export function registerClusterCommands(program: Command, configOf: () => Config, out: (text: string) => void): void {
@@ -22,6 +27,7 @@ export function registerClusterCommands(program: Command, configOf: () => Config
     .action(async (opts: { cidr?: string; write: boolean; dryRun?: boolean }) => {
       const lines: string[] = [];
       const deps = await clusterDeps(configOf(), { dryRun: opts.dryRun, quiet: quiet() || opts.dryRun, print: (line) => lines.push(line) });
+      const { createCluster, formatSettings } = await commands();
       const result = await createCluster(deps, { cidr: opts.cidr, write: opts.write });
       if (opts.dryRun) {
         out(`${lines.join('\n')}\n(dry run: nothing sent; a real run then polls until available and writes these settings)\n${formatSettings(result.settings)}`);
@@ -35,7 +41,7 @@ export function registerClusterCommands(program: Command, configOf: () => Config
   cluster
     .command('status')
     .description('state, endpoint, nodes, role, ingress and an hourly cost estimate of the [DWH] warehouse')
-    .action(async () => out(await clusterStatus(await clusterDeps(configOf(), { quiet: quiet(), print: () => {} }))));
+    .action(async () => out(await (await commands()).clusterStatus(await clusterDeps(configOf(), { quiet: quiet(), print: () => {} }))));
 
   cluster
     .command('delete')
@@ -43,7 +49,7 @@ export function registerClusterCommands(program: Command, configOf: () => Config
     .option('--yes', 'do not ask (needed when not on a terminal)')
     .option('--skip-final-snapshot', 'delete without a final snapshot: the data is gone for good')
     .action(async (opts: { yes?: boolean; skipFinalSnapshot?: boolean }) => {
-      const done = await deleteClusterResources(await clusterDeps(configOf(), { quiet: quiet(), print: () => {} }), opts);
+      const done = await (await commands()).deleteClusterResources(await clusterDeps(configOf(), { quiet: quiet(), print: () => {} }), opts);
       out(done.map((line) => `${line}\n`).join(''));
     });
 }

@@ -40,7 +40,7 @@ export const SETTINGS = {
     },
     ENDPOINT_URL: { type: 'string', default: '', help: 'S3-compatible endpoint, e.g. http://127.0.0.1:9000' },
     FORCE_PATH_STYLE: { type: 'boolean', default: '', help: 'path-style addressing (default: on when ENDPOINT_URL is set)' },
-    CONCURRENCY: { type: 'integer', default: '32', help: 'objects fetched at once' },
+    CONCURRENCY: { type: 'integer', default: '64', help: 'objects fetched at once (those read ahead total at most 32 MiB)' },
   },
   AWS: {
     KEY: { type: 'secret', default: '', help: 'access key id; empty uses the AWS credential chain, or anonymous access' },

@@ -26,7 +26,7 @@ export function s3Client(config: Config): S3Client {
   return client;
 }
 
-/** A source for `s3://bucket/prefix` or a local folder. */
-export function openSource(url: string, config: Config): Source {
-  return isS3Url(url) ? new S3Source(url, s3Client(config)) : new LocalSource(url);
+/** A source for `s3://bucket/prefix` or a local folder; `notice` hears of entries a folder's listing skips. */
+export function openSource(url: string, config: Config, notice?: (message: string) => void): Source {
+  return isS3Url(url) ? new S3Source(url, s3Client(config)) : new LocalSource(url, { notice });
 }

@@ -3,6 +3,11 @@ import type { Source, SourceObject } from './source.js';
 
 /** Objects up to this size (as listed) are read ahead into memory; larger ones are streamed when their turn comes. */
 export const PREFETCH_LIMIT = 1024 * 1024;
+/**
+ * Listed bytes of the objects read ahead, at most (give or take one object): many small objects can be fetched
+ * at once (latency, not bandwidth, bounds them), while objects near the prefetch limit stay within 32 MiB.
+ */
+export const READ_AHEAD_BYTES = 32 * PREFETCH_LIMIT;
 
 export interface FetchedObject {
   readonly object: SourceObject;
@@ -25,8 +30,9 @@ const noop = (): void => undefined;
 /**
  * Opens up to `concurrency` objects ahead of the consumer and yields them in input order, so the output is
  * deterministic whatever order the fetches complete in. Objects listed at up to 1 MiB are read whole ahead
- * of time (a body larger than listed stops being buffered at the limit and streams the rest); larger objects
- * are opened only when reached and stream, so memory stays within about `concurrency` MiB.
+ * of time (a body larger than listed stops being buffered at the limit and streams the rest), while the ones
+ * read ahead total at most about READ_AHEAD_BYTES as listed; larger objects are opened only when reached and
+ * stream. Memory stays within about min(`concurrency`, 32) MiB.
  * An error opening or reading an object is thrown at that object's position; an error of `objects` itself
  * after the objects received before it. The consumer should finish (or destroy) each body before asking for
  * the next: a streamed body counts against the concurrency until then.
@@ -60,7 +66,11 @@ async function* ordered(source: Source, objects: AsyncIterable<SourceObject>, co
     resolve?.();
   };
 
-  const hasRoom = (): boolean => queue.length + (holding ? 1 : 0) < concurrency;
+  /** Listed bytes of the queued objects that are read ahead. */
+  let queuedBytes = 0;
+  const aheadBytes = (object: SourceObject): number => (object.size > PREFETCH_LIMIT ? 0 : object.size);
+
+  const hasRoom = (): boolean => queue.length + (holding ? 1 : 0) < concurrency && queuedBytes < READ_AHEAD_BYTES;
 
   // Pulls input objects in the background while there is room, starting each one's fetch.
   const pull = (): void => {
@@ -73,6 +83,7 @@ async function* ordered(source: Source, objects: AsyncIterable<SourceObject>, co
           else if (stopped) return;
           else {
             queue.push(startSlot(source, next.value));
+            queuedBytes += aheadBytes(next.value);
             notify();
           }
         }
@@ -101,6 +112,7 @@ async function* ordered(source: Source, objects: AsyncIterable<SourceObject>, co
       }
       const { body, streaming } = await slot.ready();
       queue.shift();
+      queuedBytes -= aheadBytes(slot.object);
       holding = streaming;
       pull();
       yield { object: slot.object, body };

@@ -32,6 +32,8 @@ interface ClientInfo {
   readonly authMode: S3AuthMode;
   /** True once requests go out unsigned (forced, or the credential chain found nothing). */
   unsigned: boolean;
+  /** The client's keep-alive agents, which plain GETs (s3-get.ts) share. */
+  agents?: { readonly http: HttpAgent; readonly https: HttpsAgent };
 }
 
 const clients = new WeakMap<S3Client, ClientInfo>();
@@ -137,6 +139,7 @@ export function createS3Client(options: S3Options = {}): S3Client {
   }
 
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS, maxFreeSockets: MAX_SOCKETS };
+  info.agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
   const client = new S3Client({
     region,
     credentials,
@@ -147,8 +150,8 @@ export function createS3Client(options: S3Options = {}): S3Client {
     // Only what S3 requires: S3-compatible servers do not all understand the newer checksum trailers.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     requestHandler: {
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
+      httpAgent: info.agents.http,
+      httpsAgent: info.agents.https,
       connectionTimeout: 10_000,
       socketTimeout: 60_000,
     },
@@ -172,6 +175,9 @@ export function createS3Client(options: S3Options = {}): S3Client {
   clients.set(client, info);
   return client;
 }
+
+/** The keep-alive agents of a client made by createS3Client, or undefined for clients made elsewhere. */
+export const s3ClientAgents = (client: S3Client): ClientInfo['agents'] => clients.get(client)?.agents;
 
 /** The custom endpoint of a client made by createS3Client, or undefined (AWS S3 itself, or an unknown client). */
 export const s3ClientEndpoint = (client: S3Client): string | undefined => clients.get(client)?.endpoint;

@@ -9,7 +9,9 @@ import {
 } from '@aws-sdk/client-s3';
 import pRetry from 'p-retry';
 import { EtlError, describeError } from '../errors.js';
-import { createS3Client, s3ClientAuth, s3ClientEndpoint, type S3Options } from './s3-client.js';
+import { PREFETCH_LIMIT } from './ordered-fetch.js';
+import { createS3Client, s3ClientAgents, s3ClientAuth, s3ClientEndpoint, type S3Options } from './s3-client.js';
+import { captureSentRequest, PlainGet, templateOf, TOO_LARGE, TruncatedBodyError } from './s3-get.js';
 import { formatS3Url, parseS3Url } from './s3-location.js';
 import { compareKeys, isJsonKey, type Source, type SourceObject } from './source.js';
 
@@ -23,10 +25,8 @@ export interface S3RetryOptions {
   maxDelayMs?: number;
 }
 
-/** A body that ended (without an error) before all of its bytes arrived. */
-class TruncatedBodyError extends Error {
-  override readonly name = 'TruncatedBodyError';
-}
+/** Objects listed at up to this size are read whole in one plain GET: fetchOrdered reads them whole anyway. */
+const PLAIN_GET_BYTES = PREFETCH_LIMIT;
 
 const THROTTLING = new Set([
   'SlowDown',
@@ -123,7 +123,11 @@ export const isTransientS3Error = (error: unknown): boolean => {
   return /socket hang up|^aborted$|premature close|other side closed/i.test(f.message);
 };
 
-/** An S3 object source: `s3://bucket/prefix`, listed in key order, read with retries and resumption. */
+/**
+ * An S3 object source: `s3://bucket/prefix`, listed in key order (the next page asked for while a page is
+ * read), read with retries and resumption; small objects in plain GETs (s3-get.ts) once a listing page showed
+ * where they go.
+ */
 export class S3Source implements Source {
   readonly listsCheaply = false;
   readonly url: string;
@@ -142,22 +146,20 @@ export class S3Source implements Source {
   }
 
   async *list(): AsyncIterable<SourceObject> {
-    let token: string | undefined;
     let previous: string | undefined;
     // Each page advances the token; a repeated token would loop forever, so it is an error.
     const seenTokens = new Set<string>();
+    let pending = this.listPage(undefined);
     for (;;) {
-      const page: ListObjectsV2CommandOutput = await this.withRetry(
-        () =>
-          this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.bucket,
-              ...(this.prefix !== '' ? { Prefix: this.prefix } : {}),
-              ...(token !== undefined ? { ContinuationToken: token } : {}),
-            }),
-          ),
-        'list',
-      );
+      const page: ListObjectsV2CommandOutput = await pending;
+      // The next page is asked for at once: its round trip overlaps the fetching of this page's objects.
+      const token = page.NextContinuationToken;
+      const advances = token !== undefined && token !== '' && !seenTokens.has(token);
+      let next: Promise<ListObjectsV2CommandOutput> | undefined;
+      if (page.IsTruncated && advances) {
+        seenTokens.add(token);
+        next = this.listPage(token);
+      }
       for (const item of page.Contents ?? []) {
         const key = item.Key;
         if (key === undefined) continue;
@@ -171,17 +173,45 @@ export class S3Source implements Source {
         yield { key, size: item.Size ?? 0, version: item.ETag ?? '' };
       }
       if (!page.IsTruncated) return;
-      token = page.NextContinuationToken;
-      if (token === undefined || token === '' || seenTokens.has(token)) {
+      if (next === undefined) {
         throw new EtlError(
           `Listing ${this.url} did not advance: a truncated page came without a new continuation token; check that ${this.endpointName()} is S3-compatible`,
         );
       }
-      seenTokens.add(token);
+      pending = next;
     }
   }
 
+  /** One ListObjectsV2 page, retried; the request it sent shows where (and how signed) plain GETs go. */
+  private listPage(token: string | undefined): Promise<ListObjectsV2CommandOutput> {
+    const command = new ListObjectsV2Command({
+      Bucket: this.bucket,
+      ...(this.prefix !== '' ? { Prefix: this.prefix } : {}),
+      ...(token !== undefined ? { ContinuationToken: token } : {}),
+    });
+    command.middlewareStack.use(captureSentRequest((request) => this.usePlainGets(request)));
+    const page = this.withRetry(() => this.client.send(command), 'list');
+    page.catch(() => {}); // a prefetched page is awaited in its turn, or not at all when the consumer stops
+    return page;
+  }
+
+  /** Plain GETs for small objects, shaped like the listing's request, on the client's agents (when known). */
+  private usePlainGets(request: Parameters<typeof templateOf>[0]): void {
+    if (this.plain !== undefined) return;
+    const agents = s3ClientAgents(this.client);
+    const template = agents ? templateOf(request) : undefined;
+    this.plain = template && agents ? new PlainGet(this.client, template, agents) : null;
+  }
+
+  private plain: PlainGet | null | undefined;
+
   async open(object: SourceObject): Promise<Readable> {
+    // A small object (as listed) in one plain request once the listing showed the way; larger ones stream.
+    const plain = object.size <= PLAIN_GET_BYTES ? this.plain : undefined;
+    if (plain) {
+      const body = await this.withRetry(() => plain.get(object.key, PLAIN_GET_BYTES), 'read', object.key);
+      if (body !== TOO_LARGE) return Readable.from(body.length > 0 ? [body] : [], { objectMode: false });
+    }
     const first = await this.get(object.key, 0, undefined);
     return Readable.from(this.bytes(object.key, first), { objectMode: false });
   }

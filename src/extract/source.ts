@@ -5,7 +5,10 @@ export interface SourceObject {
   /** Full key (S3) or path relative to the source root, with '/' separators (local). */
   readonly key: string;
   readonly size: number;
-  /** S3 ETag, or for local files the modification time in ms as a string: what tells a changed object. */
+  /**
+   * What tells a changed object, with `size`: the S3 ETag (a hash of the content), or for a local file
+   * `<mtime ms>:<ctime ns>:<inode>` (see localVersion).
+   */
   readonly version: string;
 }
 

@@ -5,6 +5,10 @@
  * no aggregate nested in a window function (the counts are summed over a subquery instead). A statement returns
  * at most CHECK_SAMPLE_SIZE rows, ordered by key: the key columns of a few offenders and `total`, the number of
  * offending rows in all; no row means the check passed.
+ *
+ * What an engine guarantees is not scanned for: a key check whose key an enforced unique index covers (the
+ * primary keys on PostgreSQL and PGlite) is answered from the catalog (`uniqueIndexColumns`); Redshift, which
+ * does not enforce keys, scans.
  */
 import { PLAYED_BY_USER_SQL, type AnalyticTable } from './queries.js';
 
@@ -21,6 +25,11 @@ export interface CheckQuery {
   readonly key: readonly string[];
   /** A "the table has rows" check: meaningless, and left out, when nothing was loaded. */
   readonly requiresRows: boolean;
+  /**
+   * A "key unique and not null" check: its columns. Where the engine enforces a unique index on some of them
+   * and all are NOT NULL, no row can offend, and `sql` need not run.
+   */
+  readonly uniqueKey?: readonly string[];
   readonly sql: string;
 }
 
@@ -56,9 +65,9 @@ const tableCheck = (table: AnalyticTable, check: string, key: readonly string[],
   sql,
 });
 
-/** The table holds at least one row: one row (total 0) when it is empty. */
+/** The table holds at least one row: one row (total 0) when it is empty. Reads one row, not all of them. */
 const hasRows = (table: AnalyticTable): CheckQuery =>
-  tableCheck(table, 'has rows', [], `SELECT total FROM (SELECT COUNT(*) AS total FROM ${table}) c WHERE total = 0`, true);
+  tableCheck(table, 'has rows', [], `SELECT total FROM (SELECT COUNT(*) AS total FROM (SELECT 1 AS one FROM ${table} LIMIT 1) r) c WHERE total = 0`, true);
 
 /** `key` (one column or several) is unique and never NULL: duplicated keys, and NULL keys, with their rows. */
 const uniqueKey = (table: AnalyticTable, key: readonly string[]): CheckQuery => {
@@ -67,10 +76,22 @@ const uniqueKey = (table: AnalyticTable, key: readonly string[]): CheckQuery => 
   FROM ${table}
   GROUP BY ${columns}
   HAVING COUNT(*) > 1 OR ${key.map((c) => `${c} IS NULL`).join(' OR ')}`;
-  return key.length === 1
-    ? columnCheck(table, key[0]!, 'unique and not null', key, offenders)
-    : tableCheck(table, `(${columns}) unique and not null`, key, sample(key, offenders));
+  const check =
+    key.length === 1
+      ? columnCheck(table, key[0]!, 'unique and not null', key, offenders)
+      : tableCheck(table, `(${columns}) unique and not null`, key, sample(key, offenders));
+  return { ...check, uniqueKey: key };
 };
+
+/**
+ * PostgreSQL and PGlite: the columns of each enforced unique index of `table` (valid, over plain columns, not
+ * partial), with whether each is NOT NULL: rows {index_id, column_name, not_null}. A primary key is one such
+ * index (its columns NOT NULL). $1: the table's name.
+ */
+export const uniqueIndexColumns = `SELECT i.indexrelid AS index_id, a.attname AS column_name, a.attnotnull AS not_null
+FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = CAST($1 AS regclass) AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL`;
 
 /** Every non-NULL songplays.`column` exists in `parent`.`column`: the missing values, with their plays. */
 const songplaysReference = (column: string, parent: AnalyticTable): CheckQuery =>
@@ -119,16 +140,17 @@ export const CHECK_QUERIES: readonly CheckQuery[] = [
   songplaysReference('artist_id', 'artists'),
 
   // The staging tables hold the last batch: each of its NextSong events with a user must have its play (rule 1).
+  // Each missing play counts once, however often it was staged; only the missing ones are grouped.
   tableCheck(
     'songplays',
     'has every staged NextSong play',
     ['session_id', 'item_in_session'],
     sample(
       ['session_id', 'item_in_session'],
-      `  SELECT e.session_id, e.item_in_session, COUNT(*) AS n
-  FROM (SELECT DISTINCT e.session_id, e.item_in_session FROM staging_events e WHERE ${PLAYED_BY_USER_SQL('e')}) e
-  LEFT JOIN songplays sp ON sp.session_id = e.session_id AND sp.item_in_session = e.item_in_session
-  WHERE sp.session_id IS NULL
+      `  SELECT e.session_id, e.item_in_session, 1 AS n
+  FROM staging_events e
+  WHERE ${PLAYED_BY_USER_SQL('e')}
+    AND NOT EXISTS (SELECT 1 FROM songplays sp WHERE sp.session_id = e.session_id AND sp.item_in_session = e.item_in_session)
   GROUP BY e.session_id, e.item_in_session`,
     ),
   ),

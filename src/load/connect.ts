@@ -2,6 +2,7 @@ import type { Config } from '../config/config.js';
 import { EtlError } from '../errors.js';
 import { s3ClientAuth } from '../extract/s3-client.js';
 import { s3Client } from '../extract/open-source.js';
+import { PgliteThreadWarehouse } from './pglite/pglite-thread.js';
 import { PgliteWarehouse } from './pglite/pglite-warehouse.js';
 import { PostgresWarehouse } from './postgres/postgres-warehouse.js';
 import { clusterRegionOf, copyAuth, loadErrorViewFor, type CopyAuth } from './redshift/copy.js';
@@ -31,11 +32,21 @@ const redshiftS3Access = (config: Config): RedshiftS3Access => ({
   ...(clusterRegionOf(config.cluster.host) ? { clusterRegion: clusterRegionOf(config.cluster.host) } : {}),
 });
 
+export interface OpenOptions {
+  /**
+   * For a command that reads the warehouse, then works on without it (`etl extract`, a dry run): the embedded
+   * engine opens in a thread of its own, so that its memory is given back at `close` (pglite-thread.ts).
+   */
+  readonly apart?: boolean;
+  /** A PGlite directory found damaged opens all the same, with a notice (`etl query`: read what is left). */
+  readonly readDamaged?: boolean;
+}
+
 /** Opens the configured warehouse; `notice` hears of a lock taken over from a process that has exited. */
-export async function openWarehouse(config: Config, notice?: (message: string) => void): Promise<Warehouse> {
+export async function openWarehouse(config: Config, notice?: (message: string) => void, options: OpenOptions = {}): Promise<Warehouse> {
   switch (config.warehouse.engine) {
     case 'pglite':
-      return PgliteWarehouse.open(config.warehouse.pgliteDir, notice);
+      return options.apart ? PgliteThreadWarehouse.open(config.warehouse.pgliteDir, notice) : PgliteWarehouse.open(config.warehouse.pgliteDir, notice, { readDamaged: options.readDamaged });
     case 'postgres':
       return PostgresWarehouse.open(config.cluster);
     case 'redshift':

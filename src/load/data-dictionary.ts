@@ -63,7 +63,7 @@ const ANALYTIC_MEANINGS: Record<string, Record<string, string>> = {
     location: "The user's location as the app reported it.",
     user_agent: "The user's browser or app user agent.",
     item_in_session: 'Position of the event in its session; with session_id it identifies the event, so re-runs update instead of duplicating.',
-    source_key: 'The log object the play came from: a changed object has its earlier plays replaced.',
+    source_key: 'The log object the play came from (`replay:<key>` for a record re-submitted by etl replay): a changed object has its earlier plays replaced.',
   },
   users: {
     user_id: 'The user id of the app (userId of the events).',

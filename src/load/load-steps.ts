@@ -7,7 +7,10 @@ import {
   createTable,
   createTables as createTableStatements,
   dropTables,
+  existingTables,
+  FILLED_ON_RELOAD,
   legacyColumns,
+  markForReload,
   renameLegacyColumn,
   TRANSACTION_LOCK_TABLE,
   transformSteps,
@@ -56,15 +59,28 @@ export async function rowsHeld(warehouse: Warehouse, tables: readonly TableName[
   return held;
 }
 
-/** Creates missing tables and leaves existing ones (and their rows) alone; renames columns of older versions. */
+/**
+ * Creates missing tables and leaves existing ones (and their rows) alone; renames columns of older versions.
+ * A table of this version that is filled alongside an analytic table already holding rows (FILLED_ON_RELOAD)
+ * has the next run reload the objects that fill it.
+ */
 export async function ensureTables(warehouse: Warehouse): Promise<void> {
+  const existed = new Set((await warehouse.query(existingTables)).rows.map((r) => String(r.table_name)));
   for (const sql of createTableStatements(warehouse.dialect)) await warehouse.query(sql);
   const { rows } = await warehouse.query(legacyColumns);
   for (const row of rows) await warehouse.query(renameLegacyColumn(String(row.table_name), String(row.column_name)));
+  for (const { table, alongside, kind } of FILLED_ON_RELOAD) {
+    if (existed.has(table) || !existed.has(alongside)) continue;
+    if ((await rowsHeld(warehouse, [alongside]))[alongside]) await warehouse.query(markForReload(kind));
+  }
 }
 
 /** Replaces a staging table's rows with what `load` COPYs into it; resolves to rows loaded. */
-export async function stageTable(warehouse: Warehouse, table: CsvTable & { table: StagingTableName | 'staging_objects' }, load: () => Promise<number>): Promise<number> {
+export async function stageTable(
+  warehouse: Warehouse,
+  table: CsvTable & { table: StagingTableName | 'staging_objects' | 'staging_pruned' },
+  load: () => Promise<number>,
+): Promise<number> {
   await warehouse.query(truncateStaging(table.table));
   try {
     const rows = await load();
@@ -92,6 +108,14 @@ export async function countTables(warehouse: Warehouse, tables: readonly TableNa
  * Resolves to the rows each analytic table gained.
  */
 export async function transformStaged(warehouse: Warehouse, onStep?: (name: string) => { done(): void }): Promise<Record<string, number>> {
+  return (await transformCounted(warehouse, onStep)).added;
+}
+
+/** `transformStaged`, resolving also to the analytic tables' row counts at its end (no need to count them again). */
+export async function transformCounted(
+  warehouse: Warehouse,
+  onStep?: (name: string) => { done(): void },
+): Promise<{ added: Record<string, number>; counts: Record<string, number> }> {
   const analytic = ['songplays', 'users', 'songs', 'artists', 'time'] as const;
   return inTransaction(warehouse, async () => {
     const before = await countTables(warehouse, analytic);
@@ -105,6 +129,6 @@ export async function transformStaged(warehouse: Warehouse, onStep?: (name: stri
       }
     }
     const after = await countTables(warehouse, analytic);
-    return Object.fromEntries(analytic.map((t) => [t, (after[t] ?? 0) - (before[t] ?? 0)]));
+    return { added: Object.fromEntries(analytic.map((t) => [t, (after[t] ?? 0) - (before[t] ?? 0)])), counts: after };
   });
 }

@@ -12,8 +12,13 @@ export const ANALYTIC_TABLES = ['songplays', 'users', 'songs', 'artists', 'time'
 export type AnalyticTable = (typeof ANALYTIC_TABLES)[number];
 export const STAGING_TABLES = [STAGING.events.table, STAGING.songs.table] as const;
 export type StagingTableName = (typeof STAGING_TABLES)[number];
-/** Bookkeeping: rejected records, the objects each batch came from, and the objects already loaded. */
-export const OPERATIONAL_TABLES = ['load_errors', 'staging_objects', 'load_ledger'] as const;
+/**
+ * Bookkeeping: rejected records, the objects each batch came from, the objects already loaded, and the ledger's
+ * objects a batch removes (gone from the source). Then what the rules need again when songs or plays change
+ * but the star schema does not keep: every loaded song record (rules 3 and 4) and each play's event fields
+ * (rules 1 and 2).
+ */
+export const OPERATIONAL_TABLES = ['load_errors', 'staging_objects', 'load_ledger', 'staging_pruned', 'song_records', 'play_events'] as const;
 export type OperationalTable = (typeof OPERATIONAL_TABLES)[number];
 export type TableName = AnalyticTable | StagingTableName | OperationalTable;
 /** The seven tables whose row counts prove a load, in the order the original project printed them. */
@@ -62,7 +67,11 @@ export const postgresDialect: Dialect = {
   lockTable: () => undefined,
   liveSession: 'SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid = CAST($1 AS INTEGER)',
   // The window sorts over a day's plays fit in memory instead of spilling (measured: 1M events, 4 MB -> 128 MB).
-  transformSettings: ["SET LOCAL work_mem = '128MB'"],
+  // No merge joins: with no statistics on RTRIM(title) and RTRIM(artist_name) the planner takes a hash join on
+  // them for 100 songs a bucket and instead sorts every staged play by its trimmed song and artist to merge
+  // them with the songs (bench/plans/postgres-1m.md: a hash join on the 20K songs takes 40-50% less CPU at 1M,
+  // a third less time at 10M). No other transform or check statement plans a merge join.
+  transformSettings: ["SET LOCAL work_mem = '128MB'", 'SET LOCAL enable_mergejoin = off'],
   analyzeInTransform: true,
 };
 
@@ -147,9 +156,35 @@ const OPERATIONAL_COLUMNS: Record<OperationalTable, string> = {
   version VARCHAR(256) NOT NULL,
   run_id VARCHAR(64) NOT NULL,
   loaded_at TIMESTAMP NOT NULL`,
+  // Ledger entries whose objects the source no longer holds, removed by this batch (--prune, --full-refresh).
+  staging_pruned: `
+  run_id VARCHAR(64) NOT NULL,
+  kind VARCHAR(16) NOT NULL,
+  source_key VARCHAR(1024) NOT NULL`,
+  // Every valid song record of the loaded objects, as staged: songs and artists are picked from them again
+  // when an object changes or goes. replayed: staged by \`etl replay\`, so a new version of its object that
+  // lacks the song does not take it away.
+  song_records: `
+${stagingColumns(STAGING.songs)},
+  replayed BOOLEAN NOT NULL`,
+  // Per play, the event fields songplays does not keep: song, artist (trailing blanks removed, as rule 7
+  // compares them) and length to match it again when songs arrive or change, names and gender for a user's
+  // latest play when a later one goes.
+  play_events: `
+  session_id INTEGER NOT NULL,
+  item_in_session INTEGER NOT NULL,
+  song VARCHAR(512),
+  artist VARCHAR(512),
+  length DOUBLE PRECISION,
+  first_name VARCHAR(256),
+  last_name VARCHAR(256),
+  gender VARCHAR(16)`,
 };
 
-/** Each table's key: one row per key value. staging tables and load_errors have none. */
+/**
+ * Each table's key: one row per key value. Staging tables, load_errors and staging_pruned have none; nor has
+ * song_records (a song_id in several records).
+ */
 export const PRIMARY_KEYS: Partial<Record<TableName, readonly string[]>> = {
   songplays: ['songplay_id'],
   users: ['user_id'],
@@ -157,6 +192,8 @@ export const PRIMARY_KEYS: Partial<Record<TableName, readonly string[]>> = {
   artists: ['artist_id'],
   time: ['start_time'],
   load_ledger: ['kind', 'source_key'],
+  // Looked up by the batch's plays (and the plays that go): an index on PostgreSQL, not a scan of every play.
+  play_events: ['session_id', 'item_in_session'],
 };
 
 const attributes = (d: Dialect, table: TableName): string => {
@@ -199,6 +236,19 @@ export const dropTables = (keep: readonly TableName[] = []): string[] => TABLES.
 /** Which of the pipeline's tables exist: rows {table_name}. */
 export const existingTables = `SELECT table_name FROM information_schema.tables WHERE table_name IN (${TABLES.map((t) => `'${t}'`).join(', ')})`;
 
+/**
+ * Tables that earlier versions did not have, each filled from the objects of one kind alongside an analytic
+ * table. Added to a warehouse whose analytic table holds rows, they start empty: the ledger's entries of that
+ * kind are then marked with a version no object has, so the next run reloads those objects and fills them.
+ */
+export const FILLED_ON_RELOAD = [
+  { table: 'play_events', alongside: 'songplays', kind: 'events' },
+  { table: 'song_records', alongside: 'songs', kind: 'songs' },
+] as const satisfies readonly { table: OperationalTable; alongside: AnalyticTable; kind: 'events' | 'songs' }[];
+export const markForReload = (kind: 'events' | 'songs'): string => `UPDATE load_ledger SET version = 'reload' WHERE kind = '${kind}'`;
+/** The tables this version adds to a warehouse made by an earlier one: the next command creates them. */
+export const ADDED_TABLES: readonly TableName[] = ['staging_pruned', ...FILLED_ON_RELOAD.map((f) => f.table)];
+
 /** `etl preflight`'s privilege probe: a temp table, created and dropped. */
 export const probeTable = {
   create: 'CREATE TEMP TABLE etl_preflight_probe (probe INTEGER)',
@@ -208,7 +258,7 @@ export const probeTable = {
 // ---------------------------------------------------------------------------------------------------------
 // Staging loads (PostgreSQL-family COPY; Redshift's COPY FROM S3 is built in redshift/copy.ts)
 
-export const truncateStaging = (table: StagingTableName | 'staging_objects'): string => `TRUNCATE ${table}`;
+export const truncateStaging = (table: StagingTableName | 'staging_objects' | 'staging_pruned'): string => `TRUNCATE ${table}`;
 
 /** Fresh statistics after a load, so the transform's joins get hash plans rather than nested loops. */
 export const analyzeTable = (table: TableName): string => `ANALYZE ${table}`;
@@ -249,7 +299,44 @@ const CHANGED_LOG_OBJECTS = `
   WHERE o.kind = 'events' AND l.version <> o.version
 `;
 
-const TEMP_TABLES = ['forgotten_plays', 'batch_songs', 'batch_artists', 'batch_plays', 'batch_users'] as const;
+/**
+ * The lineage of a play staged by `etl replay` (which stages no object): `replay:<object key>`, so a new
+ * version of that object does not take it away, unless it holds the same play again.
+ */
+export const REPLAY_LINEAGE_PREFIX = 'replay:';
+
+/** Rule 3's order of a song_id's records: the first object key in byte order, then its first line. */
+const SONG_RECORD_ORDER = (d: Dialect, r: string): string =>
+  `${d.bytewise(`${r}.source_key`)}, ${r}.source_line, CASE WHEN ${r}.replayed THEN 1 ELSE 0 END`;
+
+/** `a` and `b` differ, NULL counting as a value of its own (Redshift has no IS DISTINCT FROM). */
+const DIFFERENT = (a: string, b: string): string => `CASE WHEN ${a} = ${b} OR (${a} IS NULL AND ${b} IS NULL) THEN 0 ELSE 1 END = 1`;
+
+/** What rule 1 reads of a song differs between rows `a` and `b` of it. */
+const MATCH_CHANGED = (a: string, b: string): string =>
+  `(${['title', 'artist_name', 'duration', 'artist_id'].map((c) => DIFFERENT(`${a}.${c}`, `${b}.${c}`)).join(' OR ')})`;
+
+/** A staged row of `kind` whose object is not in the batch's object list: a record `etl replay` re-submitted. */
+const REPLAYED = (row: string, object: string): string => `${row}.source_key IS NOT NULL AND ${object}.source_key IS NULL`;
+
+const SONG_RECORD_COLUMNS = STAGING.songs.columns.join(', ');
+/** play_events' columns besides its key. */
+const PLAY_EVENT_FIELDS = ['song', 'artist', 'length', 'first_name', 'last_name', 'gender'] as const;
+
+const TEMP_TABLES = [
+  'forgotten_keys',
+  'forgotten_plays',
+  'replaced_song_objects',
+  'touched_songs',
+  'batch_songs',
+  'touched_artists',
+  'batch_artists',
+  'batch_plays',
+  'touched_titles',
+  'rematched_plays',
+  'rewound_users',
+  'batch_users',
+] as const;
 
 export interface TransformStep {
   /** What the statement does, for progress and errors. */
@@ -274,28 +361,97 @@ export const explain = (sql: string): string => `EXPLAIN ${sql}`;
 
 const analyzeStep = (d: Dialect, table: string): TransformStep[] => (d.analyzeInTransform ? [{ name: `analyze ${table}`, sql: `ANALYZE ${table}` }] : []);
 
-export const transformSteps = (d: Dialect): TransformStep[] => [
-  ...d.transformSettings.map((sql) => ({ name: 'settings', sql })),
-  ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE IF EXISTS ${t}` })),
+/** Plays that go: those of log objects loaded before in another version, and of objects gone from the source. */
+const forgetPlays = (): TransformStep[] => [
   {
-    // A log object loaded before and changed since: its earlier plays are replaced by what it holds now.
-    ...tempStep('pick plays of changed objects', 'forgotten_plays', `SELECT user_id, start_time FROM songplays
-WHERE source_key IN (${CHANGED_LOG_OBJECTS})`),
+    // A changed log object's earlier plays are replaced by what it holds now; a replayed play (its own
+    // lineage) stays unless the new version holds it again. A pruned object takes its replayed plays along.
+    ...tempStep('pick lineage of forgotten plays', 'forgotten_keys', `${CHANGED_LOG_OBJECTS.trim()}
+UNION
+SELECT source_key FROM staging_pruned WHERE kind = 'events'
+UNION
+SELECT '${REPLAY_LINEAGE_PREFIX}' || source_key FROM staging_pruned WHERE kind = 'events'`),
   },
   {
-    name: 'forget plays of changed objects',
-    sql: `DELETE FROM songplays
-WHERE source_key IN (${CHANGED_LOG_OBJECTS})`,
+    ...tempStep('pick forgotten plays', 'forgotten_plays', `SELECT p.user_id, p.start_time, p.session_id, p.item_in_session
+FROM songplays p
+JOIN forgotten_keys k ON k.source_key = p.source_key`),
+  },
+  {
+    name: 'forget plays of changed and deleted objects',
+    sql: `DELETE FROM songplays USING forgotten_keys k WHERE songplays.source_key = k.source_key`,
+  },
+  {
+    name: 'forget event fields of forgotten plays',
+    sql: `DELETE FROM play_events USING forgotten_plays f
+WHERE play_events.session_id = f.session_id AND play_events.item_in_session = f.item_in_session`,
+  },
+];
+
+/**
+ * Rules 3 and 4, kept exact whatever arrives, changes or goes: song_records holds every record of the loaded
+ * song objects; the song_ids whose records change get their winning record again, and the artists of those
+ * songs (before and after) their lowest song's attributes.
+ */
+const songSteps = (d: Dialect): TransformStep[] => [
+  {
+    // pruned = 1: the object is gone from the source, its replayed records with it.
+    ...tempStep('pick replaced song objects', 'replaced_song_objects', `SELECT source_key, 0 AS pruned FROM staging_objects WHERE kind = 'songs'
+UNION ALL
+SELECT source_key, 1 AS pruned FROM staging_pruned WHERE kind = 'songs'`),
+  },
+  {
+    // The song_ids whose records change, with what they had (NULL: a new song). Direct JSON loads (no object
+    // known) replace all their records each time.
+    ...tempStep('pick touched songs', 'touched_songs', `SELECT t.song_id, s.title, s.artist_name, s.duration, s.artist_id
+FROM (
+  SELECT song_id FROM staging_songs
+  UNION
+  SELECT w.song_id FROM songs w JOIN replaced_song_objects r ON r.source_key = w.source_key
+  UNION
+  SELECT song_id FROM songs WHERE source_key IS NULL AND EXISTS (SELECT 1 FROM staging_songs WHERE source_key IS NULL)
+) t
+LEFT JOIN songs s ON s.song_id = t.song_id`),
+  },
+  {
+    name: 'forget song records of changed and deleted objects',
+    sql: `DELETE FROM song_records USING replaced_song_objects r
+WHERE song_records.source_key = r.source_key AND (r.pruned = 1 OR NOT song_records.replayed)`,
+  },
+  {
+    // A replayed record gives way to a record of the same song in the same object staged again.
+    name: 'forget replayed song records staged again',
+    sql: `DELETE FROM song_records USING staging_songs s
+WHERE song_records.replayed AND song_records.source_key = s.source_key AND song_records.song_id = s.song_id`,
+  },
+  {
+    name: 'forget song records of direct loads',
+    sql: `DELETE FROM song_records
+WHERE source_key IS NULL AND EXISTS (SELECT 1 FROM staging_songs WHERE source_key IS NULL)`,
+  },
+  {
+    name: 'record staged song records',
+    sql: `INSERT INTO song_records (${SONG_RECORD_COLUMNS}, replayed)
+SELECT ${STAGING.songs.columns.map((c) => `s.${c}`).join(', ')}, CASE WHEN ${REPLAYED('s', 'o')} THEN TRUE ELSE FALSE END
+FROM staging_songs s
+LEFT JOIN staging_objects o ON o.kind = 'songs' AND o.source_key = s.source_key`,
   },
   {
     // Rule 3: per song_id, the record from the first object key (then the first line) wins.
     ...tempStep('pick staged songs', 'batch_songs', `SELECT song_id, title, artist_id, artist_name, artist_location, artist_latitude, artist_longitude, year, duration, source_key
 FROM (
-  SELECT s.*, ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY ${d.bytewise('source_key')}, source_line) AS pick
-  FROM staging_songs s
+  SELECT r.song_id, r.title, r.artist_id, r.artist_name, r.artist_location, r.artist_latitude, r.artist_longitude, r.year, r.duration,
+    r.source_key, ROW_NUMBER() OVER (PARTITION BY r.song_id ORDER BY ${SONG_RECORD_ORDER(d, 'r')}) AS pick
+  FROM song_records r
+  WHERE r.song_id IN (SELECT song_id FROM touched_songs)
 ) ranked
-WHERE pick = 1
-  AND NOT EXISTS (SELECT 1 FROM songs o WHERE o.song_id = ranked.song_id AND ${d.bytewise('o.source_key')} < ranked.source_key)`),
+WHERE pick = 1`),
+  },
+  {
+    name: 'forget songs without records',
+    sql: `DELETE FROM songs
+WHERE song_id IN (SELECT song_id FROM touched_songs)
+  AND NOT EXISTS (SELECT 1 FROM batch_songs b WHERE b.song_id = songs.song_id)`,
   },
   {
     name: 'merge songs',
@@ -307,14 +463,33 @@ WHEN NOT MATCHED THEN INSERT (song_id, title, artist_id, year, duration, artist_
   },
   ...analyzeStep(d, 'songs'),
   {
-    // Rule 4: an artist's attributes come from its song with the lowest song_id.
+    ...tempStep('pick touched artists', 'touched_artists', `SELECT artist_id FROM touched_songs WHERE artist_id IS NOT NULL
+UNION
+SELECT artist_id FROM batch_songs`),
+  },
+  {
+    // Rule 4: an artist's attributes come from its song with the lowest song_id (that song's winning record).
     ...tempStep('pick staged artists', 'batch_artists', `SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude, song_id
 FROM (
-  SELECT b.*, ROW_NUMBER() OVER (PARTITION BY artist_id ORDER BY ${d.bytewise('song_id')}) AS pick
-  FROM batch_songs b
+  SELECT r.artist_id, r.artist_name, r.artist_location, r.artist_latitude, r.artist_longitude, r.song_id,
+    ROW_NUMBER() OVER (PARTITION BY r.song_id ORDER BY ${SONG_RECORD_ORDER(d, 'r')}) AS pick
+  FROM song_records r
+  WHERE r.song_id IN (
+    SELECT song_id FROM (
+      SELECT s.song_id, ROW_NUMBER() OVER (PARTITION BY s.artist_id ORDER BY ${d.bytewise('s.song_id')}) AS pick
+      FROM songs s
+      WHERE s.artist_id IN (SELECT artist_id FROM touched_artists)
+    ) lowest
+    WHERE pick = 1
+  )
 ) ranked
-WHERE pick = 1
-  AND NOT EXISTS (SELECT 1 FROM artists o WHERE o.artist_id = ranked.artist_id AND ${d.bytewise('o.song_id')} < ranked.song_id)`),
+WHERE pick = 1`),
+  },
+  {
+    name: 'forget artists without songs',
+    sql: `DELETE FROM artists
+WHERE artist_id IN (SELECT artist_id FROM touched_artists)
+  AND NOT EXISTS (SELECT 1 FROM batch_artists b WHERE b.artist_id = artists.artist_id)`,
   },
   {
     name: 'merge artists',
@@ -324,26 +499,68 @@ WHEN MATCHED THEN UPDATE SET name = b.artist_name, location = ${BLANK_AS_NULL('b
 WHEN NOT MATCHED THEN INSERT (artist_id, name, location, latitude, longitude, song_id)
   VALUES (b.artist_id, b.artist_name, ${BLANK_AS_NULL('b.artist_location')}, b.artist_latitude, b.artist_longitude, b.song_id)`,
   },
+];
+
+/** Rule 1 for the batch's plays, and again for earlier plays whose candidate songs this batch changed. */
+const playSteps = (d: Dialect): TransformStep[] => [
   {
     // Rule 1: plays are NextSong events of a known user, one per (session_id, item_in_session); the song is
     // the one with equal title and artist name and a duration within 0.01 s, the lowest song_id if several.
     // The equality join keeps matching a hash join; only candidates with the same title and artist meet.
+    // A row of no object of the batch is a replayed record: it gets the replay lineage.
     ...tempStep('pick staged plays', 'batch_plays', `SELECT start_time, user_id, level, song_id, artist_id, session_id, item_in_session, location, user_agent,
-  first_name, last_name, gender, source_key
+  first_name, last_name, gender, song, artist, length, source_key
 FROM (
   SELECT ${START_TIME} AS start_time, CAST(e.user_id AS INTEGER) AS user_id, e.level, s.song_id, s.artist_id,
-    e.session_id, e.item_in_session, e.location, e.user_agent, e.first_name, e.last_name, e.gender, e.source_key,
+    e.session_id, e.item_in_session, e.location, e.user_agent, e.first_name, e.last_name, e.gender,
+    RTRIM(e.song) AS song, RTRIM(e.artist) AS artist, e.length,
+    CASE WHEN ${REPLAYED('e', 'o')} THEN '${REPLAY_LINEAGE_PREFIX}' || e.source_key ELSE e.source_key END AS source_key,
     ROW_NUMBER() OVER (
       PARTITION BY e.session_id, e.item_in_session
       ORDER BY ${d.bytewise('e.source_key')}, e.source_line, ${d.bytewise('s.song_id')}
     ) AS pick
   FROM staging_events e
+  LEFT JOIN staging_objects o ON o.kind = 'events' AND o.source_key = e.source_key
   LEFT JOIN songs s ON ${SAME_TEXT('s.title', 'e.song')} AND ${SAME_TEXT('s.artist_name', 'e.artist')} AND ABS(s.duration - e.length) <= 0.01
   WHERE ${PLAYED_BY_USER('e')}
 ) ranked
 WHERE pick = 1`),
   },
   ...analyzeStep(d, 'batch_plays'),
+  {
+    // Songs that arrived, went, or changed what rule 1 reads (title, artist name, duration, artist_id): the
+    // title and artist pairs (trimmed) they had and have now. A song staged again unchanged is none of them.
+    ...tempStep('pick touched titles', 'touched_titles', `SELECT RTRIM(t.title) AS title, RTRIM(t.artist_name) AS artist_name
+FROM touched_songs t
+LEFT JOIN batch_songs b ON b.song_id = t.song_id
+WHERE t.title IS NOT NULL AND (b.song_id IS NULL OR ${MATCH_CHANGED('t', 'b')})
+UNION
+SELECT RTRIM(b.title) AS title, RTRIM(b.artist_name) AS artist_name
+FROM batch_songs b
+JOIN touched_songs t ON t.song_id = b.song_id
+WHERE t.title IS NULL OR ${MATCH_CHANGED('t', 'b')}`),
+  },
+  {
+    // Earlier plays (not in this batch) of such a title and artist, matched again by rule 1: only plays that
+    // may have another match now meet, by an equality join on the title and artist the play was of.
+    ...tempStep('match earlier plays of touched songs', 'rematched_plays', `SELECT session_id, item_in_session, song_id, artist_id
+FROM (
+  SELECT p.session_id, p.item_in_session, s.song_id, s.artist_id,
+    ROW_NUMBER() OVER (PARTITION BY p.session_id, p.item_in_session ORDER BY ${d.bytewise('s.song_id')}) AS pick
+  FROM play_events p
+  JOIN touched_titles t ON t.title = p.song AND t.artist_name = p.artist
+  LEFT JOIN songs s ON RTRIM(s.title) = p.song AND RTRIM(s.artist_name) = p.artist AND ABS(s.duration - p.length) <= 0.01
+  WHERE NOT EXISTS (SELECT 1 FROM batch_plays b WHERE b.session_id = p.session_id AND b.item_in_session = p.item_in_session)
+) ranked
+WHERE pick = 1`),
+  },
+  {
+    name: 'update matches of earlier plays',
+    sql: `UPDATE songplays SET song_id = r.song_id, artist_id = r.artist_id
+FROM rematched_plays r
+WHERE songplays.session_id = r.session_id AND songplays.item_in_session = r.item_in_session
+  AND (${DIFFERENT('songplays.song_id', 'r.song_id')} OR ${DIFFERENT('songplays.artist_id', 'r.artist_id')})`,
+  },
   {
     name: 'merge songplays',
     sql: `MERGE INTO songplays USING batch_plays b
@@ -355,17 +572,42 @@ WHEN NOT MATCHED THEN INSERT (start_time, user_id, level, song_id, artist_id, se
     b.source_key)`,
   },
   {
-    // A forgotten play may have been a user's latest: such a user goes back to their latest remaining play
-    // (songplays keeps level, not names: those stay), or goes away with their last play.
-    name: 'rewind users of forgotten plays',
-    sql: `UPDATE users SET level = p.level, last_play_at = p.start_time
+    // One pass over play_events, like the songplays MERGE (an UPDATE of changed rows and an INSERT of new
+    // ones, measured, cost two passes for a new day's batch and saved little on a batch loaded again).
+    name: 'merge play event fields',
+    sql: `MERGE INTO play_events USING batch_plays b
+ON play_events.session_id = b.session_id AND play_events.item_in_session = b.item_in_session
+WHEN MATCHED THEN UPDATE SET ${PLAY_EVENT_FIELDS.map((c) => `${c} = b.${c}`).join(', ')}
+WHEN NOT MATCHED THEN INSERT (session_id, item_in_session, ${PLAY_EVENT_FIELDS.join(', ')})
+  VALUES (b.session_id, b.item_in_session, ${PLAY_EVENT_FIELDS.map((c) => `b.${c}`).join(', ')})`,
+  },
+];
+
+/** Rule 2 when plays went, rule 2 for the batch's plays, rule 5. */
+const userAndTimeSteps = (): TransformStep[] => [
+  {
+    // A forgotten play may have been a user's latest: such a user goes back to their latest remaining play,
+    // names and gender included (play_events keeps them; a play loaded before it existed keeps the user's).
+    ...tempStep('pick latest remaining plays of users of forgotten plays', 'rewound_users', `SELECT p.user_id,
+  CASE WHEN e.session_id IS NULL THEN u.first_name ELSE e.first_name END AS first_name,
+  CASE WHEN e.session_id IS NULL THEN u.last_name ELSE e.last_name END AS last_name,
+  CASE WHEN e.session_id IS NULL THEN u.gender ELSE e.gender END AS gender,
+  p.level, p.start_time
 FROM (
-  SELECT user_id, level, start_time,
+  SELECT user_id, level, start_time, session_id, item_in_session,
     ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY start_time DESC, session_id DESC, item_in_session DESC) AS pick
   FROM songplays
   WHERE user_id IN (SELECT user_id FROM forgotten_plays)
 ) p
-WHERE p.pick = 1 AND users.user_id = p.user_id AND users.last_play_at <> p.start_time`,
+JOIN users u ON u.user_id = p.user_id
+LEFT JOIN play_events e ON e.session_id = p.session_id AND e.item_in_session = p.item_in_session
+WHERE p.pick = 1`),
+  },
+  {
+    name: 'rewind users of forgotten plays',
+    sql: `UPDATE users SET first_name = r.first_name, last_name = r.last_name, gender = r.gender, level = r.level, last_play_at = r.start_time
+FROM rewound_users r
+WHERE users.user_id = r.user_id`,
   },
   {
     name: 'forget users without plays',
@@ -398,28 +640,48 @@ WHEN NOT MATCHED THEN INSERT (user_id, first_name, last_name, gender, level, las
   VALUES (b.user_id, b.first_name, b.last_name, b.gender, b.level, b.start_time)`,
   },
   {
-    // Rule 5: ISO-8601 week; weekday 0 = Sunday (EXTRACT's dow).
+    // Rule 5: ISO-8601 week; weekday 0 = Sunday (EXTRACT's dow). In key order, the key's index fills page by
+    // page (PostgreSQL at 10M: 69 s instead of 169 s; bench/plans/postgres-10m.md).
     name: 'insert time',
     sql: `INSERT INTO time (start_time, hour, day, week, month, year, weekday)
 SELECT t.start_time, CAST(EXTRACT(hour FROM t.start_time) AS INTEGER), CAST(EXTRACT(day FROM t.start_time) AS INTEGER),
   CAST(EXTRACT(week FROM t.start_time) AS INTEGER), CAST(EXTRACT(month FROM t.start_time) AS INTEGER),
   CAST(EXTRACT(year FROM t.start_time) AS INTEGER), CAST(EXTRACT(dow FROM t.start_time) AS INTEGER)
 FROM (SELECT DISTINCT start_time FROM batch_plays) t
-WHERE NOT EXISTS (SELECT 1 FROM time o WHERE o.start_time = t.start_time)`,
+WHERE NOT EXISTS (SELECT 1 FROM time o WHERE o.start_time = t.start_time)
+ORDER BY t.start_time`,
   },
+];
+
+/** The batch's objects are loaded once this transaction commits: the ledger records them, and forgets the pruned. */
+const ledgerSteps = (): TransformStep[] => [
   {
-    // The batch's objects are loaded once this transaction commits: record them (a changed one replaces its entry).
+    // A changed object replaces its entry.
     name: 'forget ledger entries',
     sql: `DELETE FROM load_ledger USING staging_objects o WHERE load_ledger.kind = o.kind AND load_ledger.source_key = o.source_key`,
+  },
+  {
+    name: 'forget ledger entries of deleted objects',
+    sql: `DELETE FROM load_ledger USING staging_pruned d WHERE load_ledger.kind = d.kind AND load_ledger.source_key = d.source_key`,
   },
   {
     name: 'record ledger entries',
     sql: `INSERT INTO load_ledger (kind, source_key, size, version, run_id, loaded_at)
 SELECT kind, source_key, size, version, run_id, loaded_at FROM staging_objects`,
   },
+];
+
+export const transformSteps = (d: Dialect): TransformStep[] => [
+  ...d.transformSettings.map((sql) => ({ name: 'settings', sql })),
+  ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE IF EXISTS ${t}` })),
+  ...forgetPlays(),
+  ...songSteps(d),
+  ...playSteps(d),
+  ...userAndTimeSteps(),
+  ...ledgerSteps(),
   ...TEMP_TABLES.map((t) => ({ name: `drop ${t}`, sql: `DROP TABLE ${t}` })),
   // Fresh statistics for the quality checks and the next run's joins (millions of rows just arrived).
-  ...(['songplays', 'users', 'time'] as const).flatMap((t) => analyzeStep(d, t)),
+  ...(['songplays', 'users', 'time', 'play_events'] as const).flatMap((t) => analyzeStep(d, t)),
 ];
 
 /**
@@ -505,10 +767,45 @@ WHERE run_id = $6`,
   one: `SELECT ${RUN_HISTORY_COLUMNS} FROM ${RUN_HISTORY_TABLE} WHERE run_id = $1`,
 } as const;
 
-/** The ledger entries of one kind: what was loaded, and which version of it. */
-export const ledgerEntries = `SELECT source_key, version FROM load_ledger WHERE kind = $1`;
+/** The ledger entries of one kind: what was loaded, its size and which version of it. */
+export const ledgerEntries = `SELECT source_key, size, version FROM load_ledger WHERE kind = $1`;
+/** The keys of the ledger's entries of one kind: what a listing must show, or the object is gone. */
+export const ledgerKeys = `SELECT source_key FROM load_ledger WHERE kind = $1`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Reading back
 
 export const countRows = (table: TableName): string => `SELECT COUNT(*) AS n FROM ${table}`;
+
+// ---------------------------------------------------------------------------------------------------------
+// PGlite's data directory (PostgreSQL has its server's autovacuum and integrity; Redshift its own VACUUM)
+
+const PUBLIC_SCHEMA = `(SELECT oid FROM pg_namespace WHERE nspname = 'public')`;
+
+/**
+ * Catalog entries that disagree, as two processes writing one directory leave them (a table's row type
+ * without its table: "type already exists" yet "relation does not exist"), or a table or index without its
+ * data file: rows {name, problem}. One query at open, over the catalog only.
+ */
+export const damagedRelations = `SELECT t.typname AS name, 'a row type without its table' AS problem
+FROM pg_type t
+WHERE t.typnamespace = ${PUBLIC_SCHEMA} AND t.typtype = 'c' AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid)
+UNION ALL
+SELECT c.relname, 'a table without its row type'
+FROM pg_class c
+WHERE c.relnamespace = ${PUBLIC_SCHEMA} AND c.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = c.reltype)
+UNION ALL
+SELECT c.relname, 'no data file'
+FROM pg_class c
+WHERE c.relnamespace = ${PUBLIC_SCHEMA} AND c.relkind IN ('r', 'i', 'S') AND pg_stat_file(pg_relation_filepath(c.oid), true) IS NULL`;
+
+/** Before reading them: a session's own counts reach pg_stat_user_tables only when flushed (at most once a second, unless forced). */
+export const flushTableStats = 'SELECT pg_stat_force_next_flush()';
+/**
+ * PGlite runs no autovacuum (one process, no launcher): the pipeline's tables this session left with many
+ * dead rows (autovacuum's own threshold, 50 + 20 % of the live rows: a MERGE that updates every row leaves a
+ * whole copy), rows {table_name}. A plain VACUUM of each makes that space reusable by the next run.
+ */
+export const tablesToVacuum = `SELECT relname AS table_name FROM pg_stat_user_tables
+WHERE schemaname = 'public' AND relname IN (${TABLES.map((t) => `'${t}'`).join(', ')}) AND n_dead_tup > 50 + 0.2 * n_live_tup`;
+export const vacuumTable = (table: TableName): string => `VACUUM ${table}`;

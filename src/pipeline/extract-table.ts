@@ -26,6 +26,12 @@ export interface ExtractTableOptions {
 
 /** Blocks up to this size are parsed on the main thread. */
 const INLINE_BLOCK_BYTES = 16 * 1024;
+/**
+ * With fewer parser threads than cores, once every thread has this many blocks in hand the main thread parses
+ * the next block itself: it is otherwise idle most of the time, and the threads keep enough work queued to
+ * stay busy meanwhile.
+ */
+const MAIN_SHARE_DEPTH = 2;
 
 /** The ordered stream of work: object boundaries, blocks to parse, and problems found while reading. */
 type Step =
@@ -45,7 +51,8 @@ async function* steps(options: ExtractTableOptions): AsyncGenerator<Step> {
         // The block starts parsing now, on a thread, while later steps are produced.
         if ('block' in piece) {
           // Small blocks (a song file) cost less to parse here than a round trip to a thread.
-          const result = piece.block.bytes.length <= INLINE_BLOCK_BYTES ? Promise.resolve(encodeBlock(piece.block)) : pool.run(piece.block);
+          const here = piece.block.bytes.length <= INLINE_BLOCK_BYTES || pool.shouldShare(MAIN_SHARE_DEPTH);
+          const result = here ? Promise.resolve(encodeBlock(piece.block)) : pool.run(piece.block);
           // Awaited in order later; until then a failure must not count as unhandled.
           result.catch(() => {});
           yield { result };
@@ -73,7 +80,8 @@ async function* inOrder(options: ExtractTableOptions): AsyncGenerator<Step> {
     // Results already settled are not counted: only blocks still on threads hold the window.
     while (window.filter((s) => 'result' in s).length >= limit) {
       const head = window.shift()!;
-      if ('result' in head) await head.result;
+      // Only waited for here: a failure is reported below, in order, with its object.
+      if ('result' in head) await head.result.then(() => {}, () => {});
       yield head;
     }
   }
@@ -86,7 +94,7 @@ async function* inOrder(options: ExtractTableOptions): AsyncGenerator<Step> {
  * gzip object's good records are kept and the rest of it is reported as one rejection; a source that fails
  * ends the run.
  */
-export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<string> {
+export async function* extractTable(options: ExtractTableOptions): AsyncGenerator<Buffer> {
   const { report, rejects, tracker } = options;
   let entry: ObjectReport | undefined;
   let lastLine = 0;
@@ -96,7 +104,13 @@ export async function* extractTable(options: ExtractTableOptions): AsyncGenerato
       entry = { key: o.key, size: o.size, version: o.version, records: 0, loaded: 0, rejected: 0 };
       lastLine = 0;
     } else if ('result' in step) {
-      const result = await step.result;
+      let result: BlockResult;
+      try {
+        result = await step.result;
+      } catch (error) {
+        // A parser thread that died (out of memory, say) took the block with it: name the object it was reading.
+        throw new EtlError(`Parsing ${options.source.url} object ${entry!.key} failed: ${describeError(error)}`, { cause: error });
+      }
       entry!.loaded += result.rows;
       entry!.rejected += result.rejections.length;
       lastLine = Math.max(lastLine, result.lastLine);

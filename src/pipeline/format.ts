@@ -38,6 +38,12 @@ export function formatReport(report: RunReport): string {
     if (skipped.unchanged + skipped.outOfRange > 0) {
       lines.push(`    skipped: ${n(skipped.unchanged)} objects loaded before and unchanged, ${n(skipped.outOfRange)} outside the date range`);
     }
+    if (source.gone && source.gone.objects > 0) {
+      const when = report.dryRun ? ' by a real run' : report.command === 'extract' ? ' when this batch is staged and transformed' : '';
+      const what = source.gone.pruned ? `their rows are removed${when}` : 'their rows stay (`--prune` removes them)';
+      const objects = source.gone.objects === 1 ? '1 object loaded before is' : `${n(source.gone.objects)} objects loaded before are`;
+      lines.push(`    gone: ${objects} no longer in the source; ${what}`);
+    }
     for (const [reason, count] of Object.entries(source.reasons).sort((a, b) => b[1] - a[1])) lines.push(`    ${n(count)} x ${reason}`);
     const troubled = source.objectReports.filter((o) => o.error || o.empty);
     for (const o of troubled.slice(0, 10)) lines.push(`    ${o.key}: ${o.error ?? 'empty object (no records)'}`);

@@ -1,9 +1,16 @@
 import type { SourceObject } from '../extract/source.js';
 
+/** What the load ledger holds of an object loaded before: its size and version as listed then. */
+export interface LedgerEntry {
+  readonly size: number;
+  /** S3: the ETag. Local: `<mtime ms>:<ctime ns>:<inode>`, or the mtime alone in entries of older releases. */
+  readonly version: string;
+}
+
 /** Which objects a run loads: those not loaded before (unless a full refresh), log days within a range. */
 export interface Selection {
-  /** Loaded objects of this kind and their version (ETag or mtime); absent for a full refresh. */
-  readonly ledger?: ReadonlyMap<string, string>;
+  /** Loaded objects of this kind by key; absent for a full refresh. */
+  readonly ledger?: ReadonlyMap<string, LedgerEntry>;
   /** Inclusive day range, `YYYY-MM-DD`, applied to log objects by the date in their key. */
   readonly since?: string;
   readonly until?: string;
@@ -49,6 +56,27 @@ export function dayRangeProblem(since: string | undefined, until: string | undef
   return undefined;
 }
 
+/** The ledger of one kind from the rows of `ledgerEntries` (source_key, size, version; BIGINT may come as text). */
+export const ledgerOf = (rows: readonly Record<string, unknown>[]): Map<string, LedgerEntry> =>
+  new Map(rows.map((r) => [String(r.source_key), { size: Number(r.size), version: String(r.version) }]));
+
+/** A local version of this release, whose first field is the mtime in ms. */
+const LOCAL_VERSION = /^(-?\d+):\d+:\d+$/;
+/** A local version written before versions held the change time: the mtime in ms alone (maybe fractional). */
+const MTIME_ONLY = /^-?\d+(\.\d+)?$/;
+
+/**
+ * Whether `object` is the one the ledger recorded: same size and same version. An entry of an older release
+ * (a local file's mtime alone) still matches while size and mtime do, so an upgrade does not reload every
+ * object; such an entry gets the stronger version when its object is next loaded (or with --full-refresh).
+ */
+export function isUnchanged(entry: LedgerEntry | undefined, object: SourceObject): boolean {
+  if (entry === undefined || entry.size !== object.size) return false;
+  if (entry.version === object.version) return true;
+  const local = LOCAL_VERSION.exec(object.version);
+  return local !== null && MTIME_ONLY.test(entry.version) && Math.trunc(Number(entry.version)) === Number(local[1]);
+}
+
 /** Filters listed objects by the selection, counting what it leaves out. */
 export async function* selectObjects(
   objects: AsyncIterable<SourceObject>,
@@ -64,7 +92,7 @@ export async function* selectObjects(
         continue;
       }
     }
-    if (selection.ledger?.get(object.key) === object.version) {
+    if (selection.ledger && isUnchanged(selection.ledger.get(object.key), object)) {
       counts.unchanged += 1;
       continue;
     }

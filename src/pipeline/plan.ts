@@ -55,9 +55,10 @@ export async function plannedStatements(config: Config, command: 'create-tables'
       await recreateTables(planned, { progress: silent, openWarehouse });
       return { statements: log };
     }
-    // The batch shown has rows in every staging table and rejected records; in JSON mode Redshift reads the
-    // sources itself, so there is no object list to stage.
-    const fills = (table: string) => table !== 'staging_objects' || config.etl.loadMode === 'csv';
+    // The batch shown has rows in every staging table and rejected records, but no object gone from the source
+    // (staging_pruned: only --prune and --full-refresh stage those); in JSON mode Redshift reads the sources
+    // itself, so there is no object list to stage.
+    const fills = (table: string) => table !== 'staging_pruned' && (table !== 'staging_objects' || config.etl.loadMode === 'csv');
     const report = await run({ config: planned, progress: silent, openWarehouse, plan: { fills }, checks: true });
     return { statements: log, runId: report.runId };
   } finally {

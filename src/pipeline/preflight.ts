@@ -14,7 +14,7 @@ import { parseS3Url } from '../extract/s3-location.js';
 import { CHECK_QUERIES } from '../load/check-queries.js';
 import { openWarehouse } from '../load/connect.js';
 import { inTransaction } from '../load/load-steps.js';
-import { emptyTempTable, existingTables, explain, probeTable, transformSteps, TABLES, type TransformStep } from '../load/queries.js';
+import { ADDED_TABLES, createTable, emptyTempTable, existingTables, explain, probeTable, transformSteps, TABLES, type TableName, type TransformStep } from '../load/queries.js';
 import type { LoadPlan, PreflightCheck, Warehouse } from '../load/warehouse.js';
 import { encodeBatch } from '../transform/record-encoder.js';
 import { STAGING } from '../transform/schema.js';
@@ -45,10 +45,12 @@ async function compileStep(warehouse: Warehouse, step: TransformStep): Promise<v
 
 const fixOf = (message: string): string => (/does not exist|not found/i.test(message) ? `${message}: run \`etl create-tables\`` : message);
 
-async function compileTransform(warehouse: Warehouse): Promise<PreflightCheck> {
+/** Every transform step compiled, in a transaction rolled back (where the tables `missing` are made first). */
+async function compileTransform(warehouse: Warehouse, missing: readonly TableName[]): Promise<PreflightCheck> {
   const steps = transformSteps(warehouse.dialect);
   let failed: PreflightCheck | undefined;
   await inTransaction(warehouse, async () => {
+    for (const table of missing) await warehouse.query(createTable(warehouse.dialect, table));
     for (const step of steps) {
       try {
         await compileStep(warehouse, step);
@@ -126,12 +128,18 @@ export async function preflight(config: Config, open: (config: Config) => Promis
     const { rows } = await warehouse.query(existingTables);
     const present = new Set(rows.map((r) => String(r.table_name)));
     const missing = TABLES.filter((t) => !present.has(t));
-    if (missing.length > 0) {
+    // A warehouse of an earlier version lacks the tables this one adds: the next command makes them.
+    const added = missing.filter((t) => ADDED_TABLES.includes(t));
+    if (missing.length > added.length) {
       checks.push({ check: 'tables', ok: false, detail: `missing: ${missing.join(', ')}: run \`etl create-tables\`` });
       return checks;
     }
-    checks.push({ check: 'tables', ok: true, detail: `all ${TABLES.length} present` });
-    checks.push(await compileTransform(warehouse));
+    const detail =
+      added.length === 0
+        ? `all ${TABLES.length} present`
+        : `${TABLES.length - added.length} present; ${added.join(', ')}, new in this version, the next run creates (it reloads every object once to fill them)`;
+    checks.push({ check: 'tables', ok: true, detail });
+    checks.push(await compileTransform(warehouse, added));
     checks.push(await compileChecks(warehouse));
     if (warehouse.preflightLoads) {
       if (!isS3Url(config.s3.staging)) {

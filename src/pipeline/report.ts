@@ -27,6 +27,12 @@ export interface SourceReport {
   /** Rejections by kind of reason. */
   reasons: Record<string, number>;
   objectReports: ObjectReport[];
+  /**
+   * Objects the load ledger lists that the listing no longer showed (within --since/--until); absent where
+   * the ledger was not read. `pruned`: the batch removes their rows (--prune, --full-refresh); `keys` then
+   * lists them.
+   */
+  gone?: { objects: number; pruned: boolean; keys: string[] };
 }
 
 export interface StepReport {

@@ -5,20 +5,21 @@ import type { Config } from '../config/config.js';
 import { EtlError, describeError, isMissingTable } from '../errors.js';
 import { onInterrupt } from '../exit-hooks.js';
 import { isS3Url, openSource, s3Client } from '../extract/open-source.js';
-import { openWarehouse } from '../load/connect.js';
-import { countTables, createTables, ensureTables, inTransaction, rowsHeld, stageTable, transformStaged } from '../load/load-steps.js';
+import { openWarehouse, type OpenOptions } from '../load/connect.js';
+import { countTables, createTables, ensureTables, inTransaction, rowsHeld, stageTable, transformCounted } from '../load/load-steps.js';
 import { checkFailure, runChecks } from '../load/quality-checks.js';
-import { ledgerEntries, STAGING_TABLES, TABLES, truncateStaging, type TableName } from '../load/queries.js';
+import { ALL_TABLES, ledgerEntries, STAGING_TABLES, TABLES, truncateStaging, type TableName } from '../load/queries.js';
 import type { Warehouse } from '../load/warehouse.js';
 import { csvLine } from '../transform/csv.js';
 import { encodeBatch } from '../transform/record-encoder.js';
 import { LOAD_ERRORS, STAGING, STAGING_OBJECTS, type RecordKind } from '../transform/schema.js';
 import { EncodePool } from '../transform/worker-pool.js';
+import { knownObjects, LedgerWatch, prunedObjectsCsv, STAGING_PRUNED } from './deleted-objects.js';
 import { extractTable } from './extract-table.js';
 import { saveRunReportHtml } from '../report/run-report.js';
 import { findRun, recordEnd, recordInterruption, recordStart, reportOf } from './history.js';
 import type { Progress } from './progress.js';
-import { dayRangeProblem, selectObjects, type Selection } from './object-selection.js';
+import { dayRangeProblem, ledgerOf, selectObjects, type LedgerEntry, type Selection } from './object-selection.js';
 import { loadErrorsCsv, readRejects, RejectsFile, type RejectedRecord } from './rejects.js';
 import { addObject, emptySourceReport, rejectedIn, timed, type RunReport, type SourceReport } from './report.js';
 import { markInProgress, pruneRuns, unmarkInProgress, type Pruned } from './retention.js';
@@ -38,15 +39,20 @@ export interface RunOptions {
   readonly fromRun?: string;
   /** Rejections tolerated before the run fails (default: ETL.MAX_ERRORS). */
   readonly maxErrors?: number;
-  /** Load every selected object, whether the ledger says it was loaded or not. */
+  /**
+   * Load every selected object, whether the ledger says it was loaded or not; and remove what came from
+   * objects the source no longer holds, as `prune` does: the tables then equal a fresh load.
+   */
   readonly fullRefresh?: boolean;
+  /** Remove the rows of ledger objects the source no longer holds (else they are only counted). */
+  readonly prune?: boolean;
   /** Inclusive day range (`YYYY-MM-DD`) of the log objects to load: a backfill. */
   readonly since?: string;
   readonly until?: string;
   /** Run the data quality checks after the transform (default true). */
   readonly checks?: boolean;
   /** Opens the warehouse (default: the configured one); a recording one for `--print-sql` and the Redshift conformance tests. */
-  readonly openWarehouse?: (config: Config, notice?: (message: string) => void) => Promise<Warehouse>;
+  readonly openWarehouse?: (config: Config, notice?: (message: string) => void, how?: OpenOptions) => Promise<Warehouse>;
   /**
    * `--print-sql`: read no source and write no staging data; each table that `fills` says a batch fills
    * stands in for one staged part, so the statements the warehouse records are those a real run sends.
@@ -206,12 +212,12 @@ async function inRun(command: Command, options: RunOptions, body: (context: RunC
  * warehouse) and makes sure the tables exist. `stages`: the command puts data into staging, which an engine
  * that loads from S3 can only take from an S3 staging area: said before anything is read.
  */
-async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true, record = true } = {}): Promise<T> {
+async function withWarehouse<T>(context: RunContext, work: (warehouse: Warehouse) => Promise<T>, { stages = true, record = true, apart = false } = {}): Promise<T> {
   const { config, options, report } = context;
   let warehouse: Warehouse | undefined;
   let locked = false;
   try {
-    warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
+    warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m), { apart });
     if (stages && warehouse.stagesFromS3 && !isS3Url(config.s3.staging)) {
       throw new EtlError(
         `${warehouse.description} loads staging tables from S3 only: set S3.STAGING to an s3:// prefix (now ${config.s3.staging === '' ? 'empty' : `"${config.s3.staging}"`}), where the run's staging parts, object list and rejected records go for COPY`,
@@ -281,6 +287,8 @@ export async function recreateTables(config: Config, options: RecreateOptions): 
       if (!options.confirm) throw new EtlError(`${question}: pass --yes to drop them`);
       if (!(await options.confirm(`${question}. Drop them? [y/N] `))) throw new EtlError('create-tables stopped: nothing was dropped');
     }
+    // A lease that expired meanwhile (the process stalled at the prompt) may belong to a run now: drop nothing under it.
+    warehouse.assertRunLock?.();
     await createTables(warehouse, { keep });
     return { where: warehouse.description, kept: keep };
   } finally {
@@ -305,10 +313,10 @@ function runStagingArea(context: RunContext): StagingArea {
 /** What to load of each kind: the ledger (unless a full refresh) and the day range. */
 async function selectionOf(context: Pick<RunContext, 'options'>, warehouse: Warehouse | undefined, kind: RecordKind): Promise<Selection> {
   const { options } = context;
-  let ledger: Map<string, string> | undefined;
+  let ledger: Map<string, LedgerEntry> | undefined;
   if (warehouse && !options.fullRefresh) {
     const { rows } = await warehouse.query(ledgerEntries, [kind]);
-    ledger = new Map(rows.map((r) => [String(r.source_key), String(r.version)]));
+    ledger = ledgerOf(rows);
   }
   return { ledger, since: options.since, until: options.until };
 }
@@ -318,19 +326,23 @@ async function selectionsOf(context: Pick<RunContext, 'options'>, warehouse: War
   return { songs: await selectionOf(context, warehouse, 'songs'), events: await selectionOf(context, warehouse, 'events') };
 }
 
-/** Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes. */
-function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection): AsyncGenerator<string> {
+/**
+ * Validated staging CSV of one kind of record, as a stream of chunks; fills the run's report as it goes.
+ * `known`: the ledger's keys (default: the selection's), whose objects the listing must show or they are gone.
+ */
+function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection, known: Iterable<string> | undefined = selection.ledger?.keys()): AsyncGenerator<string | Buffer> {
   const { config, report, rejects, options } = context;
   const url = kind === 'songs' ? config.s3.songData : config.s3.logData;
   // A planned run reads no source: its staging area stands in for the parts a real run would write.
   if (options.plan) return (async function* () {})();
-  const source = openSource(url, config);
+  const source = openSource(url, config, (m) => options.progress.log(m));
   const sourceReport = (report.sources[kind] = emptySourceReport(url));
   const tracker = options.progress.track(kind === 'songs' ? 'song_data' : 'log_data');
   // The bar's total: from a listing of its own where listing is cheap (a folder; the main one is consumed only
   // as fast as objects are fetched), else when the one listing ends. Same selection either way.
   const dated = kind === 'events';
-  const selected = selectObjects(source.list(), { ...selection, dated }, sourceReport.skipped);
+  const watch = known && new LedgerWatch(known);
+  const selected = selectObjects(watch ? watch.watch(source.list()) : source.list(), { ...selection, dated }, sourceReport.skipped);
   const objects = source.listsCheaply ? selected : countedListing(selected, (n) => tracker.total(n));
   if (source.listsCheaply) {
     const counting = selectObjects(openSource(url, config).list(), { ...selection, dated }, { unchanged: 0, outOfRange: 0 });
@@ -346,6 +358,11 @@ function stagingCsv(context: RunContext, kind: RecordKind, selection: Selection)
     yield* chunks;
     tracker.done();
     checkSourceFound(kind, sourceReport);
+    if (watch) {
+      const gone = watch.gone({ ...selection, dated });
+      const pruned = Boolean(options.prune || options.fullRefresh);
+      sourceReport.gone = { objects: gone.length, pruned, keys: pruned ? gone : [] };
+    }
   })();
 }
 
@@ -391,12 +408,14 @@ async function* stagedObjectsCsv(report: RunReport): AsyncGenerator<string> {
 }
 
 /**
- * After the staging tables: the batch's object list (staging_objects) and its rejected records (appended to
- * load_errors, where they stay for inspection whatever happens next).
+ * After the staging tables: the batch's object list (staging_objects), the ledger objects it removes
+ * (staging_pruned) and its rejected records (appended to load_errors, where they stay for inspection
+ * whatever happens next).
  */
 async function stageBookkeeping(context: RunContext, warehouse: Warehouse, area: () => StagingArea, batch: RunReport, rejectsFile: string): Promise<void> {
   await timed(context.report, 'stage bookkeeping', async () => {
     await stageTable(warehouse, STAGING_OBJECTS, () => warehouse.loadStream(STAGING_OBJECTS, stagedObjectsCsv(batch), area));
+    await stageTable(warehouse, STAGING_PRUNED, () => warehouse.loadStream(STAGING_PRUNED, prunedObjectsCsv(batch), area));
     context.report.rowsAdded.load_errors = await warehouse.loadStream(LOAD_ERRORS, loadErrorsCsv(batch.runId, rejectsFile), area);
   });
 }
@@ -408,7 +427,7 @@ async function stageBookkeeping(context: RunContext, warehouse: Warehouse, area:
 async function checkErrorBudget(context: RunContext, warehouse: Warehouse, batch: RunReport): Promise<void> {
   const over = overBudget(context, batch);
   if (!over) return;
-  for (const table of [...STAGING_TABLES, 'staging_objects'] as const) await warehouse.query(truncateStaging(table));
+  for (const table of [...STAGING_TABLES, 'staging_objects', 'staging_pruned'] as const) await warehouse.query(truncateStaging(table));
   throw new EtlError(`${over}: the analytic tables were not changed; see ${batch.rejectsFile} or the load_errors table`);
 }
 
@@ -417,6 +436,16 @@ function overBudget(context: Pick<RunContext, 'options' | 'config'>, batch: RunR
   const limit = context.options.maxErrors ?? context.config.etl.maxErrors;
   const rejected = rejectedIn(batch);
   return rejected > limit ? `${rejected} records were rejected, more than MAX_ERRORS = ${limit}` : undefined;
+}
+
+/**
+ * The seven tables' rows after the transform, without counting them again: the analytic tables as the
+ * transform counted them at its end; the staging tables as this command loaded them (each was truncated, then
+ * COPYed into), else (`etl transform`, which loads none) counted.
+ */
+async function countsAfter(warehouse: Warehouse, loaded: Readonly<Record<string, number>>, analytic: Readonly<Record<string, number>>): Promise<Record<string, number>> {
+  const staged = STAGING_TABLES.every((t) => loaded[t] !== undefined) ? loaded : await countTables(warehouse, STAGING_TABLES);
+  return Object.fromEntries(ALL_TABLES.map((t) => [t, ((STAGING_TABLES as readonly string[]).includes(t) ? staged[t] : analytic[t]) ?? 0]));
 }
 
 /** The transform, then the quality checks: a failed check fails the command (the transform stays committed). */
@@ -429,9 +458,10 @@ async function transformAndCheck(context: RunContext, warehouse: Warehouse): Pro
     statements++;
     return options.progress.step(`transform: ${name}`);
   };
-  Object.assign(report.rowsAdded, await timed(report, 'transform', () => transformStaged(warehouse, onStep)));
+  const { added, counts } = await timed(report, 'transform', () => transformCounted(warehouse, onStep));
+  Object.assign(report.rowsAdded, added);
   options.progress.log(`transform: ${statements} statements in ${((performance.now() - start) / 1000).toFixed(1)} s, one transaction`);
-  report.counts = await countTables(warehouse);
+  report.counts = await countsAfter(warehouse, report.rowsAdded, counts);
   if (options.checks === false) return;
   // The checks' anti-joins and groupings over the whole fact table get the transform's memory settings.
   const results = await timed(report, 'check', async () => {
@@ -449,16 +479,22 @@ async function transformAndCheck(context: RunContext, warehouse: Warehouse): Pro
 export function extract(options: RunOptions): Promise<RunReport> {
   return inRun('extract', options, async (context) => {
     const { config, report } = context;
-    // The ledger says what is new; read it if the warehouse has one (a full refresh needs none).
-    const selections = options.fullRefresh
-      ? await selectionsOf(context, undefined)
-      : // Not recorded in etl_runs: it only reads the ledger, and works on after the warehouse is closed.
-        await withWarehouse(context, (w) => selectionsOf(context, w), { record: false });
+    // The ledger says what is new, and which loaded objects are gone (all a full refresh reads it for).
+    // Not recorded in etl_runs: it only reads the ledger, and works on after the warehouse is closed.
+    const { selections, known } = await withWarehouse(
+      context,
+      async (w) => {
+        const selections = await selectionsOf(context, w);
+        return { selections, known: { songs: await knownObjects(w, 'songs', selections.songs), events: await knownObjects(w, 'events', selections.events) } };
+      },
+      // Apart: the embedded engine's memory is given back before the extraction starts.
+      { record: false, apart: true },
+    );
     const area = runStagingArea(context);
     report.stagingArea = area.url;
     for (const kind of KINDS) {
       await timed(report, `extract ${kind}`, async () => {
-        await area.write(STAGING[kind], stagingCsv(context, kind, selections[kind]));
+        await area.write(STAGING[kind], stagingCsv(context, kind, selections[kind], known[kind]));
         report.rowsAdded[STAGING[kind].table] = report.sources[kind]!.loaded;
       });
     }
@@ -485,11 +521,14 @@ export async function dryRun(options: RunOptions): Promise<RunReport> {
   });
 }
 
-/** The selections of a real run, the ledger read without the run lock; a warehouse without tables has none. */
+/**
+ * The selections of a real run, the ledger read without the run lock; a warehouse without tables has none.
+ * Opened apart: the embedded engine's memory is given back before the dry run reads the sources.
+ */
 async function readOnlySelections(options: RunOptions): Promise<Record<RecordKind, Selection>> {
   const { config } = options;
   const context = { options };
-  const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m));
+  const warehouse = await (options.openWarehouse ?? openWarehouse)(config, (m) => options.progress.log(m), { apart: true });
   try {
     return await selectionsOf(context, warehouse).catch((error: unknown) => {
       if (isMissingTable(error)) return selectionsOf(context, undefined);
@@ -550,10 +589,11 @@ export function run(options: RunOptions): Promise<RunReport> {
       for (const kind of KINDS) {
         const table = STAGING[kind];
         const selection = await selectionOf(context, warehouse, kind);
+        const known = await knownObjects(warehouse, kind, selection);
         const load =
           config.etl.loadMode === 'json'
             ? () => copyRawJson(context, warehouse, kind)
-            : () => warehouse.loadStream(table, stagingCsv(context, kind, selection), stagingArea);
+            : () => warehouse.loadStream(table, stagingCsv(context, kind, selection, known), stagingArea);
         report.rowsAdded[table.table] = await timed(report, `extract+stage ${kind}`, () => stageTable(warehouse, table, load));
       }
       await context.rejects.close();

@@ -10,20 +10,25 @@
 const SPECIAL = /[",\r\n\\]/;
 
 /** Whitespace as the regex `\s` knows it, tested on one character code (faster than an anchored regex). */
-const isSpace = (c: number): boolean =>
+export const isSpace = (c: number): boolean =>
   c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
   c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 
 /** The NULL marker, as COPY's `NULL` option names it. */
 export const CSV_NULL = '\\N';
 
-export function csvField(value: string | number | null): string {
-  if (value === null) return CSV_NULL;
-  if (typeof value === 'number') return String(value);
+/** A string field: as is, or quoted (quotes doubled) when a reader could misread it. */
+export function csvText(value: string): string {
   if (value === '' || SPECIAL.test(value) || isSpace(value.charCodeAt(0)) || isSpace(value.charCodeAt(value.length - 1))) {
     return `"${value.replaceAll('"', '""')}"`;
   }
   return value;
+}
+
+export function csvField(value: string | number | null): string {
+  if (value === null) return CSV_NULL;
+  if (typeof value === 'number') return String(value);
+  return csvText(value);
 }
 
 /** One CSV line, without its line end. Joining an array is about twice as fast as concatenating here. */

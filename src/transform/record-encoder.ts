@@ -1,7 +1,7 @@
-import { csvField, csvLine } from './csv.js';
+import { csvField } from './csv.js';
 import type { RawRecord } from './record-splitter.js';
 import type { StagingTable } from './schema.js';
-import { validateRecord } from './validate.js';
+import { csvRowOfRecord } from './csv-row.js';
 
 /** A record that failed validation, with everything needed to find, read and replay it. */
 export interface Rejection {
@@ -30,13 +30,13 @@ export function encodeBatch(table: StagingTable, sourceKey: string, records: rea
   let rows = 0;
   const rejections: Rejection[] = [];
   for (const record of records) {
-    const verdict = validateRecord(table, record);
-    if ('values' in verdict) {
-      csv += csvLine(verdict.values) + lineage + record.line + '\n';
+    const row = csvRowOfRecord(table, record);
+    if (typeof row === 'string') {
+      csv += row + lineage + record.line + '\n';
       rows += 1;
     } else {
       const raw = record.bytes.toString('utf8');
-      rejections.push({ source: sourceKey, line: record.line, reason: verdict.reason, raw: raw.length > RAW_KEPT ? raw.slice(0, RAW_KEPT) : raw });
+      rejections.push({ source: sourceKey, line: record.line, reason: row.reason, raw: raw.length > RAW_KEPT ? raw.slice(0, RAW_KEPT) : raw });
     }
   }
   return { csv, rows, rejections, lastLine: records.at(-1)?.line ?? 0 };

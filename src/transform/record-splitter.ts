@@ -79,6 +79,14 @@ export class RecordFramer {
 
   end(): RawRecord[] {
     const batch: RawRecord[] = [];
+    if (!this.bomChecked) {
+      // Fewer bytes than a BOM came in all: held for the BOM check, never framed. Framed now, so a block of
+      // one or two bytes (`}`) ends as the same bytes within a whole object would.
+      this.bomChecked = true;
+      const held = this.takePending(Buffer.alloc(0));
+      if (this.framing === 'lines') this.splitLines(held, batch);
+      else this.splitValues(held, batch);
+    }
     const rest = this.takePending(Buffer.alloc(0));
     if (!isBlank(rest)) this.pushRecord(batch, this.pendingLine, rest, true);
     return batch;
@@ -189,6 +197,70 @@ export class RecordFramer {
     this.pending = [];
     this.pendingBytes = 0;
     return whole;
+  }
+}
+
+/**
+ * Where an object read in `values` framing may be cut into blocks that are framed apart: the points between
+ * two values, where RecordFramer holds nothing and starts afresh (outside any value, so outside any string).
+ * It follows the states of RecordFramer.splitValues byte for byte (test/transform/object-blocks.test.ts
+ * frames objects whole and cut at every point this finds, and requires the same records).
+ */
+export class ValueBoundaries {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private inValue = false;
+
+  /** Whether the bytes scanned so far end between two values. */
+  get between(): boolean {
+    return !this.inValue;
+  }
+
+  /**
+   * Scans the next bytes of the object. Returns the offset (in `bytes`) just after the last point between
+   * values, or -1 when there is none; with `first`, the first point at which a value ends.
+   */
+  scan(bytes: Uint8Array, first = false): number {
+    let last = -1;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (!this.inValue) {
+        if (b === 0x20 || b === 0x09 || b === CR || b === NEWLINE) {
+          last = i + 1;
+          continue;
+        }
+        this.inValue = true;
+      }
+      let ended: boolean;
+      if (this.inString) {
+        ended = b === NEWLINE; // a raw line end breaks the value, as in RecordFramer
+        if (ended) this.inString = false;
+        else if (this.escaped) this.escaped = false;
+        else if (b === 0x5c) this.escaped = true;
+        else if (b === 0x22) this.inString = false;
+      } else if (b === 0x22) {
+        this.inString = true;
+        ended = false;
+      } else if (b === 0x7b || b === 0x5b) {
+        this.depth += 1;
+        ended = false;
+      } else if (b === 0x7d || b === 0x5d) {
+        this.depth -= 1;
+        ended = this.depth <= 0;
+      } else {
+        // A bare scalar at the top level ends at its line end.
+        ended = this.depth === 0 && b === NEWLINE;
+      }
+      if (ended) {
+        this.inValue = false;
+        this.escaped = false;
+        this.depth = 0;
+        last = i + 1;
+        if (first) return last;
+      }
+    }
+    return last;
   }
 }
 

@@ -6,6 +6,30 @@
 
 export type FieldType = 'string' | 'integer' | 'number' | 'digits';
 
+export interface IntegerRange {
+  readonly min: number;
+  readonly max: number;
+  /** The range as a reason names it: "INTEGER (-2147483648 to 2147483647)". */
+  readonly text: string;
+}
+
+/** INTEGER on every engine (Redshift: "-2147483648 to +2147483647"). */
+export const INTEGER_RANGE: IntegerRange = { min: -2147483648, max: 2147483647, text: 'INTEGER (-2147483648 to 2147483647)' };
+
+/**
+ * `ts` (epoch ms) becomes a TIMESTAMP in the transform: `TIMESTAMP 'epoch' + seconds * INTERVAL '1 second' +
+ * ms * INTERVAL '1 millisecond'`. The types hold 4713 BC to 294276 AD on every engine, but the interval
+ * product is computed in double precision (PostgreSQL's interval_mul), exact only while the microseconds fit in
+ * 53 bits; beyond ±2^53 µs of 1970 a start_time may lose its millisecond (rule 1): PostgreSQL makes ts
+ * 9007199254740991 287396-10-12 08:59:00.990744. So `ts` must lie within ±9007199254740 ms, 1684-07-28
+ * 00:12:25.260 to 2255-06-05 23:47:34.740 UTC; anything outside would either fail the transform or be inexact.
+ */
+export const TS_RANGE: IntegerRange = {
+  min: -9007199254740,
+  max: 9007199254740,
+  text: 'TIMESTAMP (epoch ms from -9007199254740 to 9007199254740, 1684-07-28 to 2255-06-05 UTC)',
+};
+
 export interface FieldSpec {
   /** Name in the JSON record. */
   readonly json: string;
@@ -17,8 +41,8 @@ export interface FieldSpec {
   readonly sqlType: string;
   /** Largest value in bytes (strings) that every engine, Redshift included, can hold. */
   readonly maxBytes?: number;
-  /** Integer columns: the SQL type's range. */
-  readonly int32?: boolean;
+  /** Integers (and `digits`, cast to INTEGER by the transform): the values every engine takes, and how a reason names them. */
+  readonly range?: IntegerRange;
   /**
    * A key (song_id, artist_id): no trailing blank. Redshift ignores trailing blanks when it compares VARCHARs,
    * so 'X' and 'X ' would be one key there and two on PostgreSQL (contract rule 7).
@@ -40,15 +64,18 @@ const int = (json: string, column: string, required = false): FieldSpec => ({
   type: 'integer',
   required,
   sqlType: 'INTEGER',
-  int32: true,
+  range: INTEGER_RANGE,
 });
-const bigint = (json: string, column: string, required = false): FieldSpec => ({
+/** Epoch milliseconds in a BIGINT column, turned into a TIMESTAMP by the transform. */
+const epochMs = (json: string, column: string, required = false): FieldSpec => ({
   json,
   column,
   type: 'integer',
   required,
   sqlType: 'BIGINT',
+  range: TS_RANGE,
 });
+/** A finite double that Redshift stores: 0, or a normal magnitude (see DOUBLE_MIN in validate.ts). */
 const float = (json: string, column: string, required = false): FieldSpec => ({
   json,
   column,
@@ -75,10 +102,10 @@ export const EVENT_FIELDS: readonly FieldSpec[] = [
   int('sessionId', 'session_id', true),
   text('song', 'song', 512),
   int('status', 'status'),
-  bigint('ts', 'ts', true),
+  epochMs('ts', 'ts', true),
   text('userAgent', 'user_agent', 512),
   // A string on the wire ("" for a logged-out visitor), kept as one so the raw-JSON COPY loads it as is.
-  { json: 'userId', column: 'user_id', type: 'digits', required: false, sqlType: 'VARCHAR(16)', maxBytes: 16 },
+  { json: 'userId', column: 'user_id', type: 'digits', required: false, sqlType: 'VARCHAR(16)', maxBytes: 16, range: INTEGER_RANGE },
 ];
 
 /** Song fields in the contract's order (the order of staging_songs' columns). */

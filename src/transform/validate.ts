@@ -8,16 +8,27 @@ export type FieldValues = (string | number | null)[];
 
 export type Verdict = { readonly values: FieldValues } | { readonly reason: string };
 
-const INT32_MIN = -2147483648;
-const INT32_MAX = 2147483647;
-// Largest user id the INTEGER column holds: at most 10 digits, compared as a number.
+/** Why a record is rejected. */
+export interface Rejected {
+  readonly reason: string;
+}
+
+// A user id: at most 10 digits, then compared with the INTEGER range.
 const DIGITS = /^\d{0,10}$/;
 
-/** A value as it appears in a reason: short, quoted like JSON. */
+/**
+ * DOUBLE PRECISION on Redshift: "a range of around 1E-307 to 1E+308", i.e. the normal doubles (its
+ * PostgreSQL 8 lineage rejects a nonzero magnitude below DBL_MIN as an underflow; PostgreSQL itself takes
+ * subnormals). Every finite JavaScript number is at most DBL_MAX, so only the small end is checked.
+ */
+export const DOUBLE_MIN = 2 ** -1022;
+const DOUBLE_RANGE_TEXT = 'DOUBLE PRECISION (0, or magnitudes 2.2250738585072014e-308 to 1.7976931348623157e308)';
+
+/** A value as it appears in a reason: short, quoted like JSON; numbers as JavaScript prints them (Infinity too). */
 const show = (value: unknown): string => {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
-  const text = JSON.stringify(value);
+  const text = typeof value === 'number' ? String(value) : JSON.stringify(value);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 };
 
@@ -33,36 +44,54 @@ function checkString(field: FieldSpec, value: string): string | undefined {
   return undefined;
 }
 
-function checkField(field: FieldSpec, value: unknown): string | undefined {
+/** Numbers JSON.parse made Infinity of (`1e400`): no engine's column holds them. */
+const notFinite = (field: FieldSpec, value: number): string => `${field.json}: not a finite number, got ${show(value)}`;
+
+/** Why a present (non-null) value breaks its field's rule, or undefined when it keeps it. */
+export function checkField(field: FieldSpec, value: unknown): string | undefined {
   switch (field.type) {
     case 'string':
       return typeof value === 'string' ? checkString(field, value) : `${field.json}: expected string, got ${show(value)}`;
     case 'number':
-      return typeof value === 'number' ? undefined : `${field.json}: expected number, got ${show(value)}`;
-    case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return `${field.json}: expected integer, got ${show(value)}`;
-      if (field.int32 ? value < INT32_MIN || value > INT32_MAX : !Number.isSafeInteger(value)) {
-        return `${field.json}: ${value} is out of range for ${field.sqlType}`;
-      }
+      if (typeof value !== 'number') return `${field.json}: expected number, got ${show(value)}`;
+      if (!Number.isFinite(value)) return notFinite(field, value);
+      if (value !== 0 && Math.abs(value) < DOUBLE_MIN) return `${field.json}: out of range for ${DOUBLE_RANGE_TEXT}, got ${show(value)}`;
       return undefined;
-    case 'digits':
+    case 'integer': {
+      if (typeof value === 'number' && !Number.isFinite(value)) return notFinite(field, value);
+      if (typeof value !== 'number' || !Number.isInteger(value)) return `${field.json}: expected integer, got ${show(value)}`;
+      const range = field.range!;
+      return value < range.min || value > range.max ? `${field.json}: out of range for ${range.text}, got ${show(value)}` : undefined;
+    }
+    case 'digits': {
       if (typeof value !== 'string' || !DIGITS.test(value)) return `${field.json}: expected a string of decimal digits or "", got ${show(value)}`;
-      return value !== '' && Number(value) > INT32_MAX ? `${field.json}: ${value} is out of range for INTEGER` : undefined;
+      const range = field.range!;
+      return value !== '' && Number(value) > range.max ? `${field.json}: out of range for ${range.text}, got ${show(value)}` : undefined;
+    }
   }
 }
 
-/** Checks one parsed record against the contract; returns its staging values or why it is rejected. */
+export const missing = (field: FieldSpec): Rejected => ({ reason: `missing required field ${field.json}` });
+
+export const notAnObject = (record: unknown): Rejected => ({
+  reason: `expected a JSON object, got ${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record}`,
+});
+
+export const isObject = (record: unknown): record is Record<string, unknown> => typeof record === 'object' && record !== null && !Array.isArray(record);
+
+/**
+ * Checks one parsed record against the contract; returns its staging values or why it is rejected. The rules'
+ * plain form: the pipeline itself runs csvRowOf (csv-row.ts), which must agree with it on every value.
+ */
 export function validateObject(table: StagingTable, record: unknown): Verdict {
-  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-    return { reason: `expected a JSON object, got ${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record}` };
-  }
+  if (!isObject(record)) return notAnObject(record);
   const fields = table.fields;
   const values: FieldValues = new Array(fields.length);
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]!;
-    const value = (record as Record<string, unknown>)[field.json];
+    const value = record[field.json];
     if (value === undefined || value === null) {
-      if (field.required) return { reason: `missing required field ${field.json}` };
+      if (field.required) return missing(field);
       values[i] = null;
       continue;
     }
@@ -75,15 +104,21 @@ export function validateObject(table: StagingTable, record: unknown): Verdict {
 
 export const oversizeReason = (bytes: number): string => `record of ${bytes} bytes is longer than the ${MAX_RECORD_BYTES}-byte limit`;
 
+/**
+ * Why a text JSON.parse refused is rejected. Truncated: an object or array begun and cut off by the end of
+ * the object. Text that never began as JSON (plain text, garbage) is malformed, wherever it stands.
+ */
+export const unparsable = (text: string, unterminated: boolean): Rejected => ({
+  reason: unterminated && /^\s*[{[]/.test(text) ? 'truncated last line' : 'malformed JSON',
+});
+
 /** Parses and validates one record's text (already known to be valid UTF-8). */
 export function validateText(table: StagingTable, text: string, unterminated: boolean): Verdict {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    // Truncated: an object or array begun and cut off by the end of the object. Text that never began as JSON
-    // (plain text, garbage) is malformed, wherever it stands.
-    return { reason: unterminated && /^\s*[{[]/.test(text) ? 'truncated last line' : 'malformed JSON' };
+    return unparsable(text, unterminated);
   }
   return validateObject(table, parsed);
 }

@@ -26,6 +26,12 @@ function workerScript(): { url: URL; execArgv: string[] } {
   return { url: new URL(`data:text/javascript,${encodeURIComponent(boot)}`), execArgv: [] };
 }
 
+/** A result as it crosses threads: its CSV arrives as a plain Uint8Array, viewed as a Buffer again (no copy). */
+const asBuffers = (result: BlockResult): BlockResult => {
+  const csv = result.csv as Uint8Array;
+  return { ...result, csv: Buffer.from(csv.buffer, csv.byteOffset, csv.byteLength) };
+};
+
 /** Parser threads: each block goes to the thread with the fewest blocks in hand. */
 export class EncodePool {
   private readonly workers: { worker: Worker; inFlight: number }[] = [];
@@ -33,9 +39,12 @@ export class EncodePool {
   private nextId = 0;
   private failure: Error | undefined;
 
+  private readonly spareCore: boolean;
+
   /** `size` 0 means one thread per core. */
   constructor(size: number) {
     const count = size > 0 ? size : availableParallelism();
+    this.spareCore = count < availableParallelism();
     const { url, execArgv } = workerScript();
     for (let i = 0; i < count; i++) {
       // Bounded heaps: V8 otherwise lets garbage pile up to a large share of RAM before it collects.
@@ -46,7 +55,7 @@ export class EncodePool {
         const waiter = this.pending.get(message.id);
         this.pending.delete(message.id);
         if (message.error !== undefined) waiter?.reject(new Error(`parser thread: ${message.error}`));
-        else waiter?.resolve(message.result!);
+        else waiter?.resolve(asBuffers(message.result!));
       });
       worker.on('error', (error) => this.fail(error));
       this.workers.push(slot);
@@ -55,6 +64,15 @@ export class EncodePool {
 
   get size(): number {
     return this.workers.length;
+  }
+
+  /**
+   * Whether the caller (the main thread) had better parse the next block itself: there are fewer threads
+   * than cores, so one is left for it, and every thread already has `depth` blocks in hand (one more would
+   * only wait in a queue). With a thread per core it never does: it would only compete with them.
+   */
+  shouldShare(depth: number): boolean {
+    return this.spareCore && this.workers.every((w) => w.inFlight >= depth);
   }
 
   run(task: BlockTask): Promise<BlockResult> {

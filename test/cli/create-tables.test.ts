@@ -34,7 +34,7 @@ describe('etl create-tables on a warehouse holding data', () => {
     expect(outcome.code).toBe(1);
     expect(outcome.stdout).toBe('');
     expect(outcome.stderr.trim()).toMatch(
-      /^etl: PGlite at .* holds rows that create-tables drops \(staging_events 3,000, staging_songs 200, songplays 2,244, users 41, songs 200, artists 99, time 2,244, staging_objects 230\): pass --yes to drop them$/,
+      /^etl: PGlite at .* holds rows that create-tables drops \(staging_events 3,000, staging_songs 200, songplays 2,244, users 41, songs 200, artists 99, time 2,244, staging_objects 230, song_records 200, play_events 2,244\): pass --yes to drop them$/,
     );
     expect(await count('songplays')).toBe(2244);
   });

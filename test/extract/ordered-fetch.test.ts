@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { PREFETCH_LIMIT, fetchOrdered } from '../../src/extract/ordered-fetch.js';
+import { PREFETCH_LIMIT, READ_AHEAD_BYTES, fetchOrdered } from '../../src/extract/ordered-fetch.js';
 import type { Source, SourceObject } from '../../src/extract/source.js';
 
 /** A Source whose objects take chosen times to open, counting how many are open (opening or unread) at once. */
@@ -105,6 +105,21 @@ describe('fetchOrdered', () => {
       expect(source.maxInFlight).toBeLessThanOrEqual(concurrency);
       expect(source.maxInFlight).toBe(concurrency);
     }
+  });
+
+  it('reads ahead objects near the prefetch limit within READ_AHEAD_BYTES, however high the concurrency', async () => {
+    const size = Math.floor(PREFETCH_LIMIT * 0.9);
+    const bodies = new Map(Array.from({ length: 60 }, (_, i) => [`k/${String(i).padStart(2, '0')}.json`, Buffer.alloc(size, 'z')]));
+    const source = new FakeSource(bodies, () => 2);
+    let count = 0;
+    for await (const { body } of fetchOrdered(source, source.list(), 128)) {
+      await sleep(1);
+      expect((await text(body)).length).toBe(size);
+      count += 1;
+    }
+    expect(count).toBe(60);
+    // The budget is checked before each object is taken: one more may start once it is not yet reached.
+    expect(source.maxInFlight).toBe(Math.ceil(READ_AHEAD_BYTES / size));
   });
 
   it('streams large objects, opened only when reached, within the concurrency', async () => {

@@ -39,6 +39,9 @@ export interface ProxiedRequest {
   readonly range: string | undefined;
   readonly ifMatch: string | undefined;
   readonly signed: boolean;
+  /** The request target as sent (path and query, escaped) and its headers: what a signature covers. */
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
   /** The fault applied to this request, if any. */
   readonly fault: Fault['kind'] | undefined;
 }
@@ -80,38 +83,98 @@ export interface S3TestServer {
    * is gzipped and its key gets `.gz` appended. Returns the keys, sorted.
    */
   putDir(bucket: string, prefix: string, localDir: string, options?: { gzip?: boolean }): Promise<string[]>;
+  /** Sets the latency s3rver adds to every request from now on (ms; 0 for none). */
+  setLatency(ms: number): Promise<void>;
+  /** What s3rver has served since it started (or since the last `reset`), counted in its own process. */
+  requestStats(options?: { reset?: boolean }): Promise<RequestStats>;
   stop(): Promise<void>;
+}
+
+/** Requests s3rver received, counted as they arrive (before the added latency) until their response ends. */
+export interface RequestStats {
+  readonly requests: number;
+  /** GetObject requests (a GET of a key, not of the bucket). */
+  readonly gets: number;
+  /** The most requests in progress at once. */
+  readonly maxConcurrent: number;
+  /** CPU time of the s3rver process since it started (user + system), seconds. */
+  readonly cpuSeconds: number;
 }
 
 export interface StartS3ServerOptions {
   readonly buckets?: readonly string[];
   /** Start the fault-injecting proxy (default true). */
   readonly proxy?: boolean;
+  /**
+   * Delay every request by this many ms inside the s3rver process, before s3rver handles it (default 0): a
+   * far-away S3 as the client sees it, with no sleeping in the client and no extra hop.
+   */
+  readonly latencyMs?: number;
 }
 
 const require = createRequire(import.meta.url);
 
 /**
- * Runs in the child: starts s3rver and reports its port over IPC; on a `seed` message, stores objects through
- * s3rver's own store (what its PutObject handler does, without HTTP: fast for thousands of objects); stops when
- * the parent disconnects.
+ * Runs in the child: starts s3rver and reports its port over IPC. Every request waits `latencyMs` before
+ * s3rver sees it, and is counted (in progress at once, GETs). Messages: `seed` stores objects through s3rver's
+ * own store (what its PutObject handler does, without HTTP: fast for thousands of objects), `latency` sets the
+ * delay, `stats` answers the counts (and resets them). The child stops when the parent disconnects.
  */
 const CHILD_SOURCE = `
 const path = require('node:path');
 const S3rver = require(process.env.S3RVER_MODULE);
 const S3Object = require(path.join(path.dirname(process.env.S3RVER_MODULE), 'models', 'object.js'));
-const { directory, buckets } = JSON.parse(process.env.S3RVER_CONFIG);
+const { directory, buckets, latencyMs } = JSON.parse(process.env.S3RVER_CONFIG);
 const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
+// Silent anyway: without koa-logger's per-request formatting (colors, sizes, timings) and winston's, a request
+// costs about a third less CPU, which a benchmark's client on the same cores gets instead.
+if (server.middleware[0] && server.middleware[0].name === 'logger') server.middleware.shift();
+server.context.logger = { debug() {}, info() {}, warn() {}, error() {} };
+let latency = latencyMs;
+let stats = { requests: 0, gets: 0, maxConcurrent: 0 };
+let inProgress = 0;
 server.run().then(
-  (address) => process.send({ port: address.port }),
+  (address) => {
+    const http = server.httpServer;
+    const [handle] = http.listeners('request');
+    http.removeAllListeners('request');
+    http.on('request', (req, res) => {
+      stats.requests += 1;
+      if (req.method === 'GET' && /^\\/[^/?]+\\/[^?]/.test(req.url)) stats.gets += 1;
+      inProgress += 1;
+      stats.maxConcurrent = Math.max(stats.maxConcurrent, inProgress);
+      let ended = false;
+      const end = () => { if (!ended) { ended = true; inProgress -= 1; } };
+      res.once('finish', end);
+      res.once('close', end);
+      if (latency > 0) setTimeout(() => handle(req, res), latency);
+      else handle(req, res);
+    });
+    // Kept-alive connections stay open between a benchmark's bursts.
+    http.keepAliveTimeout = 120000;
+    process.send({ port: address.port });
+  },
   (error) => { console.error(error); process.exit(1); },
 );
-process.on('message', async ({ id, bucket, objects }) => {
-  try {
-    for (const [key, base64] of objects) {
-      const content = Buffer.from(base64, 'base64');
-      await server.store.putObject(new S3Object(bucket, key, content, { 'content-type': 'application/json' }));
+const seed = async (bucket, objects) => {
+  let next = 0;
+  const worker = async () => {
+    while (next < objects.length) {
+      const [key, base64] = objects[next++];
+      await server.store.putObject(new S3Object(bucket, key, Buffer.from(base64, 'base64'), { 'content-type': 'application/json' }));
     }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+};
+process.on('message', async ({ id, type, bucket, objects, ms, reset }) => {
+  try {
+    if (type === 'latency') latency = ms;
+    else if (type === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send({ id, stats: { ...stats, cpuSeconds: (cpu.user + cpu.system) / 1e6 } });
+      if (reset) stats = { requests: 0, gets: 0, maxConcurrent: inProgress };
+      return;
+    } else await seed(bucket, objects);
     process.send({ id });
   } catch (error) {
     process.send({ id, error: String(error && error.stack || error) });
@@ -120,7 +183,7 @@ process.on('message', async ({ id, bucket, objects }) => {
 process.on('disconnect', () => { server.close().finally(() => process.exit(0)); });
 `;
 
-const startChild = async (directory: string, buckets: readonly string[]): Promise<{ child: ChildProcess; port: number }> => {
+const startChild = async (directory: string, buckets: readonly string[], latencyMs: number): Promise<{ child: ChildProcess; port: number }> => {
   const script = join(directory, 'run-s3rver.cjs');
   await writeFile(script, CHILD_SOURCE);
   const child = fork(script, [], {
@@ -129,7 +192,7 @@ const startChild = async (directory: string, buckets: readonly string[]): Promis
       ...process.env,
       NODE_OPTIONS: '',
       S3RVER_MODULE: require.resolve('s3rver'),
-      S3RVER_CONFIG: JSON.stringify({ directory: join(directory, 'data'), buckets }),
+      S3RVER_CONFIG: JSON.stringify({ directory: join(directory, 'data'), buckets, latencyMs }),
     },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
@@ -183,6 +246,8 @@ const startProxy = async (upstreamPort: number, faults: Map<string, Fault[]>, re
       range: header('range'),
       ifMatch: header('if-match'),
       signed: header('authorization') !== undefined,
+      url: req.url ?? '',
+      headers: req.headers,
       fault: fault?.kind,
     });
 
@@ -254,7 +319,7 @@ const listFiles = async (dir: string): Promise<string[]> => {
 
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 'sparkify-s3rver-'));
-  const { child, port } = await startChild(directory, options.buckets ?? []);
+  const { child, port } = await startChild(directory, options.buckets ?? [], options.latencyMs ?? 0);
   const endpoint = `http://127.0.0.1:${port}`;
   const faultQueues = new Map<string, Fault[]>();
   const requests: ProxiedRequest[] = [];
@@ -265,19 +330,23 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
   const serverOptions: S3Options = { ...base, endpoint };
   const client = createS3Client(serverOptions);
 
-  let seeds = 0;
-  const seed = (bucket: string, objects: string[][]): Promise<void> =>
+  let messages = 0;
+  /** Sends a message to the child and waits for its answer. */
+  const ask = <T>(message: Record<string, unknown>): Promise<T> =>
     new Promise((resolve, reject) => {
-      const id = ++seeds;
-      const onMessage = (message: { id?: number; error?: string }): void => {
-        if (message.id !== id) return;
+      const id = ++messages;
+      const onMessage = (answer: { id?: number; error?: string }): void => {
+        if (answer.id !== id) return;
         child.off('message', onMessage);
-        if (message.error) reject(new Error(`s3rver could not store objects: ${message.error}`));
-        else resolve();
+        if (answer.error) reject(new Error(`s3rver could not store objects: ${answer.error}`));
+        else resolve(answer as T);
       };
       child.on('message', onMessage);
-      child.send({ id, bucket, objects });
+      child.send({ ...message, id });
     });
+  const seed = async (bucket: string, objects: string[][]): Promise<void> => {
+    await ask({ type: 'seed', bucket, objects });
+  };
 
   const faults: Faults = {
     inject(bucket, key, fault) {
@@ -331,6 +400,12 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
       }
       await seed(bucket, objects);
       return objects.map(([key]) => key as string).sort(compareKeys);
+    },
+    async setLatency(ms) {
+      await ask({ type: 'latency', ms });
+    },
+    async requestStats(opts = {}) {
+      return (await ask<{ stats: RequestStats }>({ type: 'stats', reset: opts.reset ?? false })).stats;
     },
     async stop() {
       client.destroy();

@@ -14,6 +14,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import type { EngineName } from '../../src/config/settings.js';
 import { ANALYTIC_TABLES, ALL_TABLES, type TableName } from '../../src/load/queries.js';
 import type { Warehouse } from '../../src/load/warehouse.js';
+import { makeOwnerOnly } from '../../src/load/pglite/owner-only.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const FIXTURES = join(REPO_ROOT, 'fixtures');
@@ -85,11 +86,15 @@ function pgliteTemplate(): Promise<Blob> {
   return template;
 }
 
-/** A new PGlite data directory, initialized and closed: what `WAREHOUSE.PGLITE_DIR` can point at. */
+/**
+ * A new PGlite data directory, initialized and closed: what `WAREHOUSE.PGLITE_DIR` can point at. Owner-only,
+ * as `etl` makes a directory it creates (else its first open would say it made it so).
+ */
 export async function freshPgliteDir(): Promise<string> {
   const dir = join(await tempDir('sparkify-pglite-'), 'pglite');
   const db = await PGlite.create(dir, { loadDataDir: await pgliteTemplate() });
   await db.close();
+  await makeOwnerOnly(dir);
   return dir;
 }
 

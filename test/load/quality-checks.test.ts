@@ -4,13 +4,16 @@
  * statements, and expects exactly the named checks to fail, naming the offending keys.
  *
  * PostgreSQL and PGlite enforce the primary keys that Redshift only declares; the cases that break a key first
- * drop its constraint, which makes the table what Redshift would hold.
+ * drop its constraint, which makes the table what Redshift would hold. Where a key is enforced, its check is
+ * answered from the catalog: the cases below the first block see which statements were sent.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CHECK_QUERIES, CHECK_SAMPLE_SIZE } from '../../src/load/check-queries.js';
 import { createTables } from '../../src/load/load-steps.js';
 import { PgliteWarehouse } from '../../src/load/pglite/pglite-warehouse.js';
 import { PostgresWarehouse } from '../../src/load/postgres/postgres-warehouse.js';
+import { redshiftDialect } from '../../src/load/redshift/redshift-dialect.js';
+import type { Dialect } from '../../src/load/queries.js';
 import { checkFailure, formatChecks, runChecks, type CheckResult } from '../../src/load/quality-checks.js';
 import type { Warehouse } from '../../src/load/warehouse.js';
 import { EtlError } from '../../src/errors.js';
@@ -242,6 +245,28 @@ const CASES: readonly Case[] = [
   ),
 ];
 
+/** `warehouse` with the statements it is sent recorded, and optionally another engine's dialect. */
+function spied(warehouse: Warehouse, dialect: Dialect = warehouse.dialect): { warehouse: Warehouse; sent: string[] } {
+  const sent: string[] = [];
+  const proxy = new Proxy(warehouse, {
+    get(target, property) {
+      if (property === 'dialect') return dialect;
+      if (property === 'query') {
+        return (sql: string, params?: readonly unknown[]) => {
+          sent.push(sql);
+          return target.query(sql, params);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { warehouse: proxy, sent };
+}
+
+const KEY_CHECKS = CHECK_QUERIES.filter((q) => q.uniqueKey !== undefined);
+const scanned = (sent: readonly string[]): string[] => KEY_CHECKS.filter((q) => sent.includes(q.sql)).map((q) => q.name);
+
 const failures = (results: readonly CheckResult[]): Record<string, Failure> =>
   Object.fromEntries(results.filter((r) => !r.passed).map((r) => [r.name, { count: r.count, offending: r.offending }]));
 
@@ -304,6 +329,44 @@ describe.each(ENGINES)('quality checks on %s', (engine) => {
     const strict = await runChecks(warehouse, { requireRows: true });
     expect(Object.keys(failures(strict))).toEqual(['songplays has rows', 'users has rows', 'songs has rows', 'artists has rows', 'time has rows']);
     expect(checkFailure(strict)?.message).toBe('Quality check failed: songplays has rows: the table is empty (and 4 more failed checks)');
+  });
+
+  it('answers a key the engine enforces from the catalog, and scans for it once the key is dropped', async () => {
+    const first = spied(warehouse);
+    expect(failures(await runChecks(first.warehouse))).toEqual({});
+    // Only (session_id, item_in_session) has no unique index: the primary keys are not scanned.
+    expect(scanned(first.sent)).toEqual(['songplays (session_id, item_in_session) unique and not null']);
+
+    await breakWith(unconstrain('users', 'user_id'));
+    const second = spied(warehouse);
+    await runChecks(second.warehouse);
+    expect(scanned(second.sent)).toEqual(['songplays (session_id, item_in_session) unique and not null', 'users.user_id unique and not null']);
+  });
+
+  it('takes a unique index over NOT NULL columns for the key, not a partial one, nor one over a nullable column', async () => {
+    await breakWith(['CREATE UNIQUE INDEX songplays_partial ON songplays (session_id, item_in_session) WHERE session_id > 0']);
+    const partial = spied(warehouse);
+    await runChecks(partial.warehouse);
+    expect(scanned(partial.sent)).toContain('songplays (session_id, item_in_session) unique and not null');
+
+    await breakWith(['CREATE UNIQUE INDEX songplays_play ON songplays (session_id, item_in_session)']);
+    const full = spied(warehouse);
+    await runChecks(full.warehouse);
+    expect(scanned(full.sent)).toEqual([]);
+
+    // A unique artist_id, but nullable: NULLs would pass the index, so the check scans.
+    await breakWith([...unconstrain('artists', 'artist_id'), 'CREATE UNIQUE INDEX artists_id ON artists (artist_id)']);
+    const nullable = spied(warehouse);
+    await breakWith([`INSERT INTO artists (artist_id, name, song_id) VALUES (NULL, 'Nobody', 'SOA')`]);
+    const results = await runChecks(nullable.warehouse);
+    expect(scanned(nullable.sent)).toEqual(['artists.artist_id unique and not null']);
+    expect(failures(results)).toEqual({ 'artists.artist_id unique and not null': { count: 1, offending: ['NULL'] } });
+  });
+
+  it("scans every key with a dialect that enforces none (Redshift's), whatever the catalog holds", async () => {
+    const redshift = spied(warehouse, redshiftDialect);
+    expect(failures(await runChecks(redshift.warehouse))).toEqual({});
+    expect(scanned(redshift.sent)).toEqual(KEY_CHECKS.map((q) => q.name));
   });
 
   it('reports a check that cannot run as an EtlError naming it', async () => {

@@ -155,7 +155,7 @@ describe.each(ENGINES)('a second command while one holds the warehouse, on %s', 
         await holder.close();
       }
       expect(outcome.stderr.trim()).toMatch(
-        /^etl: The embedded warehouse at .* \(WAREHOUSE.PGLITE_DIR\) is in use by another etl command \(process \d+ on [^,]+, since [^)]+\): wait for it to finish, then run this again; a lock whose holder stops refreshing it is taken over after 10 s$/,
+        /^etl: The embedded warehouse at .* \(WAREHOUSE.PGLITE_DIR\) is in use by another etl command, process \d+ \(`[^`]*`, since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): wait for it to finish, then run this again$/,
       );
     }
     expect(outcome.code).toBe(1);

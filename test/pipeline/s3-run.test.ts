@@ -274,13 +274,13 @@ describe('run from S3 with faults mid-stream', () => {
     }
   });
 
-  it('resumes a cut body from the first byte not delivered, on the same version (Range + If-Match)', () => {
+  it('reads a cut body of an object under 1 MiB again whole (a plain GET; larger ones resume with Range + If-Match)', () => {
     const [plainLogKey] = objectFaults[5]!;
+    expect(sizes.get(plainLogKey.slice(PREFIX.length))).toBeLessThan(1024 * 1024);
     const gets = server.faults.requests.filter((r) => r.key === plainLogKey);
-    const from = Number(/^bytes=(\d+)-$/.exec(gets[1]?.range ?? '')?.[1]);
-    expect(from).toBeGreaterThan(0);
-    expect(from).toBeLessThanOrEqual(10_000);
-    expect(gets.slice(1).every((r) => r.range === gets[1]!.range && /^"[0-9a-f]{32}"$/.test(r.ifMatch ?? ''))).toBe(true);
+    expect(gets).toHaveLength(3);
+    expect(gets.map((r) => r.range)).toEqual([undefined, undefined, undefined]);
+    // Resumption of large objects: test/extract/s3-source.test.ts ("body cut mid-stream").
   });
 
   it('reads every object whole: the same records as from disk, nothing rejected', () => {

@@ -173,10 +173,60 @@ describe('rejections and their reasons', () => {
   });
 
   it('integers out of range of their SQL type', () => {
-    expect(reasonOf(event({ sessionId: 2147483648 }))).toBe('sessionId: 2147483648 is out of range for INTEGER');
-    expect(reasonOf(event({ itemInSession: -2147483649 }))).toBe('itemInSession: -2147483649 is out of range for INTEGER');
+    const integer = 'out of range for INTEGER (-2147483648 to 2147483647)';
+    expect(reasonOf(event({ sessionId: 2147483648 }))).toBe(`sessionId: ${integer}, got 2147483648`);
+    expect(reasonOf(event({ itemInSession: -2147483649 }))).toBe(`itemInSession: ${integer}, got -2147483649`);
+    expect(reasonOf(event({ status: 1e21 }))).toBe(`status: ${integer}, got 1e+21`);
+    expect(reasonOf(song({ year: -2147483649 }))).toBe(`year: ${integer}, got -2147483649`);
+    expect(reasonOf(song({ num_songs: 2 ** 31 }))).toBe(`num_songs: ${integer}, got 2147483648`);
     expect(eventValue(event({ sessionId: 2147483647 }), 'sessionId')).toBe(2147483647);
-    expect(reasonOf(event({ ts: 2 ** 53 }))).toBe(`ts: ${2 ** 53} is out of range for BIGINT`);
+    expect(eventValue(event({ itemInSession: -2147483648 }), 'itemInSession')).toBe(-2147483648);
+  });
+
+  describe('ts: epoch ms that the transform turns into a TIMESTAMP exactly (issue 14 item 1)', () => {
+    const range = 'out of range for TIMESTAMP (epoch ms from -9007199254740 to 9007199254740, 1684-07-28 to 2255-06-05 UTC)';
+    it.each([[-300000000000000], [-9007199254741], [9007199254741], [2 ** 53], [-(2 ** 63)], [1e300]])('%d is rejected, naming the range', (ts) => {
+      expect(reasonOf(event({ ts }))).toBe(`ts: ${range}, got ${String(ts)}`);
+    });
+
+    it.each([[-9007199254740], [9007199254740], [0], [-1], [1541106106796]])('%d is accepted', (ts) => {
+      expect(eventValue(event({ ts }), 'ts')).toBe(ts);
+    });
+
+    it('the range is ±2^53 microseconds around 1970, as dates', () => {
+      expect(new Date(-9007199254740).toISOString()).toBe('1684-07-28T00:12:25.260Z');
+      expect(new Date(9007199254740).toISOString()).toBe('2255-06-05T23:47:34.740Z');
+      expect(9007199254740 * 1000).toBeLessThanOrEqual(2 ** 53);
+      expect(9007199254741 * 1000).toBeGreaterThan(2 ** 53);
+    });
+  });
+
+  describe('numbers a double cannot hold, or Redshift does not (issue 14 item 7)', () => {
+    it('1e400 (Infinity to JSON.parse) is not a finite number, in every numeric field', () => {
+      expect(JSON.parse('1e400')).toBe(Infinity);
+      for (const [field, text] of [['length', '246.30812'], ['registration', '1540344794796.0']]) {
+        expect(reasonOf(validateRecord(STAGING.events, raw(EVENT_LINE.replace(`"${field}":${text}`, `"${field}":1e400`))))).toBe(
+          `${field}: not a finite number, got Infinity`,
+        );
+      }
+      expect(reasonOf(validateRecord(STAGING.events, raw(EVENT_LINE.replace('"ts":1541106106796', '"ts":1e400'))))).toBe('ts: not a finite number, got Infinity');
+      expect(reasonOf(validateRecord(STAGING.events, raw(EVENT_LINE.replace('"sessionId":139', '"sessionId":-1e400'))))).toBe(
+        'sessionId: not a finite number, got -Infinity',
+      );
+      for (const field of ['duration', 'artist_latitude', 'artist_longitude']) {
+        expect(reasonOf(song({ [field]: -Infinity }))).toBe(`${field}: not a finite number, got -Infinity`);
+      }
+      expect(reasonOf(song({ year: Infinity }))).toBe('year: not a finite number, got Infinity');
+    });
+
+    it('a subnormal magnitude (below 2.2250738585072014e-308) is out of Redshift\'s DOUBLE PRECISION range; 0 and the extremes are kept', () => {
+      const range = 'out of range for DOUBLE PRECISION (0, or magnitudes 2.2250738585072014e-308 to 1.7976931348623157e308)';
+      expect(reasonOf(event({ length: 1e-310 }))).toBe(`length: ${range}, got 1e-310`);
+      expect(reasonOf(song({ duration: -5e-324 }))).toBe(`duration: ${range}, got -5e-324`);
+      for (const value of [0, -0, 2 ** -1022, -(2 ** -1022), Number.MAX_VALUE, -Number.MAX_VALUE, 1e308]) {
+        expect(songValue(song({ duration: value }), 'duration')).toBe(value);
+      }
+    });
   });
 
   describe('userId: a string of decimal digits, or ""', () => {
@@ -193,7 +243,7 @@ describe('rejections and their reasons', () => {
       ['3.9', 'userId: expected a string of decimal digits or "", got "3.9"'],
       ['٣٩', 'userId: expected a string of decimal digits or "", got "٣٩"'],
       ['12345678901', 'userId: expected a string of decimal digits or "", got "12345678901"'],
-      ['2147483648', 'userId: 2147483648 is out of range for INTEGER'],
+      ['2147483648', 'userId: out of range for INTEGER (-2147483648 to 2147483647), got "2147483648"'],
     ])('%j is rejected', (userId, reason) => {
       expect(reasonOf(event({ userId }))).toBe(reason);
     });
@@ -239,6 +289,10 @@ describe('rejections and their reasons', () => {
     expect(reasonCategory('gender: field too long for Redshift VARCHAR(16) (18 bytes)')).toBe('gender: field too long for Redshift VARCHAR(16)');
     expect(reasonCategory('record of 5000000 bytes is longer than the 4194304-byte limit')).toBe('record is longer than the 4194304-byte limit');
     expect(reasonCategory('missing required field ts')).toBe('missing required field ts');
+    expect(reasonCategory('sessionId: out of range for INTEGER (-2147483648 to 2147483647), got 2147483648')).toBe(
+      'sessionId: out of range for INTEGER (-2147483648 to 2147483647)',
+    );
+    expect(reasonCategory('length: not a finite number, got Infinity')).toBe('length: not a finite number');
   });
 });
 

@@ -1,7 +1,12 @@
 import type { PGlite } from '@electric-sql/pglite';
 import type { Session, SessionResult } from '../session.js';
 
-/** PGlite reads a COPY's data from one in-memory blob; this bounds each blob (and so memory) per statement. */
+/**
+ * PGlite reads a COPY's data from one in-memory blob; this bounds each blob per statement. The blob is not
+ * copied into the WebAssembly heap whole (PGlite's /dev/blob hands COPY a few KB at a time): it costs about
+ * three times its size in this process while its COPY runs (the chunks, the Blob, its ArrayBuffer), then
+ * nothing. Measured at 1M events: 4 MiB blobs instead of 16 left the run's peak RSS where it was.
+ */
 export const PGLITE_COPY_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /** The embedded database, in this process. COPY data goes in as blobs of at most PGLITE_COPY_CHUNK_BYTES. */

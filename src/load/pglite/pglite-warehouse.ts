@@ -1,70 +1,65 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import lockfile from 'proper-lockfile';
 import { EtlError, describeError } from '../../errors.js';
 import type { StagingArea } from '../../pipeline/staging-area.js';
 import type { CsvTable } from '../../transform/schema.js';
-import { copyCsv, postgresDialect } from '../queries.js';
+import { copyCsv, damagedRelations, flushTableStats, tablesToVacuum, vacuumTable, type TableName } from '../queries.js';
 import { inSessionTransaction, type Session } from '../session.js';
 import { TYPE_PARSERS, type QueryResult, type Warehouse } from '../warehouse.js';
+import { lockDirectory } from './directory-lock.js';
+import { makeOwnerOnly } from './owner-only.js';
+import { pgliteDialect, pgliteMemoryOptions } from './pglite-options.js';
 import { PgliteSession } from './pglite-session.js';
-import { processAlive as alive } from '../../process-alive.js';
 
 export { PGLITE_COPY_CHUNK_BYTES } from './pglite-session.js';
 
-/** A lock not refreshed for this long belongs to a process that died: the next command takes it over. */
-const LOCK_STALE_MS = 10_000;
+const capital = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
+const subject = (dataDir: string) => `the embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR)`;
+const damaged = (dataDir: string, what: string) =>
+  `The embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR) is damaged (${what}): restore a copy of the directory, or remove it and run \`etl run\` to load the sources again`;
 
-/** Who holds a data directory's lock: written beside the lock while it is held. */
-interface LockOwner {
-  readonly pid: number;
-  readonly host: string;
-  readonly since: string;
+/**
+ * SQLSTATEs of a directory whose files are not what its catalog says: XX001 data_corrupted, XX002
+ * index_corrupted, 58P01 undefined_file (a relation's file is missing).
+ */
+const DAMAGE_CODES = new Set(['XX001', 'XX002', '58P01']);
+
+/** Creates the data directory (owner-only) unless it exists; resolves to its real path, which the lock is named after. */
+async function prepareDirectory(dataDir: string): Promise<string> {
+  await mkdir(dirname(dataDir), { recursive: true });
+  await mkdir(dataDir, { mode: 0o700 }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  });
+  if (!(await stat(dataDir)).isDirectory()) throw new Error('it is a file, not a directory');
+  return realpath(dataDir);
 }
 
-const ownerFile = (dataDir: string) => `${dataDir}.owner.json`;
-const lockOptions = (dataDir: string) => ({ lockfilePath: `${dataDir}.lock`, stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 4, realpath: false });
-
-/** Locks `dataDir` for this process; resolves to the function that unlocks it. */
-async function lockDirectory(dataDir: string, notice: (message: string) => void): Promise<() => Promise<void>> {
-  const take = async () => {
-    const release = await lockfile.lock(dataDir, lockOptions(dataDir));
-    const owner: LockOwner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-    await writeFile(ownerFile(dataDir), JSON.stringify(owner) + '\n').catch(() => {});
-    return async () => {
-      await rm(ownerFile(dataDir), { force: true });
-      await release();
-    };
-  };
-  try {
-    return await take();
-  } catch (error) {
-    if ((error as { code?: string }).code !== 'ELOCKED') throw new EtlError(`Cannot lock the embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR): ${describeError(error)}`);
-  }
-  const owner = await readFile(ownerFile(dataDir), 'utf8').then((text) => JSON.parse(text) as LockOwner, () => undefined);
-  if (owner && owner.host === hostname() && !alive(owner.pid)) {
-    // Killed (kill -9, a crash): its lock would go stale within seconds anyway; nothing can still be writing.
-    await rm(`${dataDir}.lock`, { recursive: true, force: true });
-    notice(`Took over the lock of the embedded warehouse at ${dataDir}: process ${owner.pid}, which held it since ${owner.since}, has exited`);
-    return take();
-  }
-  const who = owner ? ` (process ${owner.pid} on ${owner.host}, since ${owner.since})` : '';
-  throw new EtlError(
-    `The embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR) is in use by another etl command${who}: wait for it to finish, then run this again; a lock whose holder stops refreshing it is taken over after ${LOCK_STALE_MS / 1000} s`,
-  );
+/**
+ * What is wrong with the directory before PGlite sees it: files but no PG_VERSION (PGlite would run initdb
+ * over them, silently). Undefined when it is empty (new) or looks like a data directory.
+ */
+async function notADataDirectory(dataDir: string): Promise<string | undefined> {
+  const names = await readdir(dataDir);
+  if (names.length === 0 || names.includes('PG_VERSION')) return undefined;
+  return `holds ${names.length === 1 ? 'a file' : `${names.length} files`} but no PG_VERSION: it is no PGlite data directory, or a damaged one: point WAREHOUSE.PGLITE_DIR at a new folder, or restore a copy of the directory`;
 }
 
 /** The embedded warehouse: PostgreSQL compiled to WebAssembly, in this process, with its data on disk. */
 export class PgliteWarehouse implements Warehouse {
   readonly engine = 'pglite' as const;
-  readonly dialect = postgresDialect;
+  readonly dialect = pgliteDialect;
   readonly transport = 'in-process';
 
   constructor(
     private readonly session: Session,
     readonly description: string,
     private readonly unlock: () => Promise<void> = async () => {},
+    /**
+     * Set when opened on a real directory: its damage is reported as such, and it is vacuumed on close. `lock`:
+     * the lock file this holds, for a main thread to release at its exit (releaseAtExit) when this runs in a worker.
+     */
+    readonly directory: { readonly dataDir?: string; readonly lock?: { readonly path: string; readonly token: string } } = {},
   ) {}
 
   /** Set by `queryOnInterrupt`: from then on the pipeline's statements are refused. */
@@ -73,30 +68,61 @@ export class PgliteWarehouse implements Warehouse {
   private lastWords: Promise<unknown> = Promise.resolve();
   /** The session as the pipeline uses it: refused once interrupted. */
   private readonly live: Session = {
-    query: (sql, params) => (this.stopped ? Promise.reject(this.stoppedError()) : this.session.query(sql, params)),
-    copyIn: (sql, chunks) => (this.stopped ? Promise.reject(this.stoppedError()) : this.session.copyIn(sql, chunks)),
+    query: (sql, params) => (this.stopped ? Promise.reject(this.stoppedError()) : this.session.query(sql, params).catch((e: unknown) => this.failed(e))),
+    copyIn: (sql, chunks) => (this.stopped ? Promise.reject(this.stoppedError()) : this.session.copyIn(sql, chunks).catch((e: unknown) => this.failed(e))),
     close: () => this.session.close(),
   };
+
+  /** A statement's error, said as damage where it is (a data file missing or corrupt), else as it came. */
+  private failed(error: unknown): never {
+    const { dataDir } = this.directory;
+    const code = (error as { code?: unknown }).code;
+    if (dataDir !== undefined && typeof code === 'string' && DAMAGE_CODES.has(code)) throw new EtlError(damaged(dataDir, describeError(error)), { cause: error });
+    throw error;
+  }
 
   private stoppedError(): EtlError {
     return new EtlError(`${this.description} takes no more statements: the command was interrupted`);
   }
 
   /**
-   * Opens the data directory, locked for this process: two processes writing one PGlite directory would
-   * corrupt it. The lock file's mtime is refreshed while open, so a killed process's lock goes stale; and the
-   * lock's owner (process, host, since) is written beside it, so a lock whose process has exited on this
-   * host is taken over at once, with `notice` saying so.
+   * Opens the data directory, locked for this process for as long as it lives (see directory-lock.ts): two
+   * processes writing one PGlite directory corrupt it. A lock whose holder has gone is taken over, with
+   * `notice` saying so. The directory is made its owner's only (owner-only.ts), and a damaged one (catalog
+   * entries that disagree, files missing, PGlite failing to start) is refused with one line saying what to do,
+   * unless `readDamaged` (then `notice` says so).
    */
-  static async open(dataDir: string, notice: (message: string) => void = () => {}): Promise<PgliteWarehouse> {
-    await mkdir(dataDir, { recursive: true });
-    const unlock = await lockDirectory(dataDir, notice);
+  static async open(dataDir: string, notice: (message: string) => void = () => {}, options: { readDamaged?: boolean } = {}): Promise<PgliteWarehouse> {
+    const real = await prepareDirectory(dataDir).catch((error: unknown) => {
+      throw new EtlError(`Cannot use ${subject(dataDir)}: ${describeError(error)}`);
+    });
+    const lock = await lockDirectory(real, { subject: subject(dataDir), notice });
+    let db: PGlite | undefined;
     try {
-      const db = await PGlite.create(dataDir, { parsers: TYPE_PARSERS });
-      return new PgliteWarehouse(new PgliteSession(db), `PGlite at ${dataDir}`, unlock);
+      const fresh = (await readdir(real)).length === 0;
+      const foreign = await notADataDirectory(real);
+      if (foreign) throw new EtlError(`${capital(subject(dataDir))} ${foreign}`);
+      db = await PGlite.create(real, { parsers: TYPE_PARSERS, ...pgliteMemoryOptions() }).catch((error: unknown) => {
+        // Emscripten's advice on its own build ("Build with -sASSERTIONS ...") is none of the user's business.
+        throw new EtlError(damaged(dataDir, `PGlite cannot start on it: ${describeError(error).replace(/\s*Build with -s\w+.*$/, '')}`));
+      });
+      // After PGlite has started: its initdb leaves a new directory's files 0666, and it writes a few at start.
+      const loose = await makeOwnerOnly(real);
+      if (loose > 0 && !fresh) notice(`Made ${subject(dataDir)} its owner's only: ${loose} of its files and folders were writable by other users`);
+      const problems = await db.query<{ name: string; problem: string }>(damagedRelations).then(
+        ({ rows }) => rows.map((r) => `${r.name}: ${r.problem}`),
+        (error: unknown) => [`its catalog cannot be read: ${describeError(error)}`],
+      );
+      if (problems.length > 0) {
+        const message = damaged(dataDir, problems.join('; '));
+        if (!options.readDamaged) throw new EtlError(message);
+        notice(`${message}; what it shows may be incomplete`);
+      }
+      return new PgliteWarehouse(new PgliteSession(db), `PGlite at ${dataDir}`, () => lock.release(), { dataDir, lock: { path: lock.path, token: lock.holder.token } });
     } catch (error) {
-      await unlock();
-      throw new EtlError(`Cannot open the embedded warehouse at ${dataDir} (WAREHOUSE.PGLITE_DIR): ${describeError(error)}`);
+      await db?.close().catch(() => {});
+      await lock.release();
+      throw error instanceof EtlError ? error : new EtlError(`Cannot open ${subject(dataDir)}: ${describeError(error)}`);
     }
   }
 
@@ -142,9 +168,25 @@ export class PgliteWarehouse implements Warehouse {
   async close(): Promise<void> {
     try {
       await this.lastWords;
+      if (!this.stopped && this.directory.dataDir !== undefined) await this.vacuum();
       await this.session.close();
     } finally {
       await this.unlock();
+    }
+  }
+
+  /**
+   * PGlite has no autovacuum: the tables this session left with many dead rows (a full refresh's MERGE updates
+   * every row) get a plain VACUUM, so the next run reuses their space instead of growing the directory. Best
+   * effort: a failure here changes nothing the command did.
+   */
+  private async vacuum(): Promise<void> {
+    try {
+      await this.session.query(flushTableStats);
+      const { rows } = await this.session.query(tablesToVacuum);
+      for (const row of rows) await this.session.query(vacuumTable(String(row.table_name) as TableName));
+    } catch {
+      // The directory stays as it is; the next session's VACUUM takes the same space back.
     }
   }
 }

@@ -35,6 +35,11 @@ const TABLE_ATTRIBUTES: Record<TableName, string> = {
   load_errors: 'DISTSTYLE EVEN',
   staging_objects: 'DISTSTYLE ALL',
   load_ledger: 'DISTSTYLE ALL SORTKEY(kind, source_key)',
+  staging_pruned: 'DISTSTYLE ALL',
+  // As large as songs (a few duplicate records): a copy on every node, like songs, for the ranking by song_id.
+  song_records: 'DISTSTYLE ALL SORTKEY(song_id)',
+  // As large as songplays; merged and joined by (session_id, item_in_session), like staging_events.
+  play_events: 'DISTSTYLE KEY DISTKEY(session_id) SORTKEY(session_id)',
 };
 
 export const redshiftDialect: Dialect = {

@@ -21,14 +21,16 @@ describe('the transform Redshift runs is the text tested on PostgreSQL', () => {
     expect(redshift.map((s) => s.name)).toEqual(shared.map((s) => s.name));
   });
 
-  it('adds only memory settings and statistics refreshes on PostgreSQL', () => {
+  it('adds only memory and planner settings and statistics refreshes on PostgreSQL', () => {
     expect(postgres.filter((s) => !shared.includes(s)).map((s) => s.sql)).toEqual([
       "SET LOCAL work_mem = '128MB'",
+      'SET LOCAL enable_mergejoin = off',
       'ANALYZE songs',
       'ANALYZE batch_plays',
       'ANALYZE songplays',
       'ANALYZE users',
       'ANALYZE time',
+      'ANALYZE play_events',
     ]);
   });
 
@@ -56,7 +58,7 @@ describe('the Redshift dialect', () => {
   it('declares no primary key, which Redshift would trust without checking', () => {
     expect(createTables(redshiftDialect).join('\n')).not.toMatch(/PRIMARY KEY|UNIQUE/);
     // PostgreSQL enforces them: there they stay.
-    expect(createTables(postgresDialect).filter((sql) => sql.includes('PRIMARY KEY')).length).toBe(6);
+    expect(createTables(postgresDialect).filter((sql) => sql.includes('PRIMARY KEY')).length).toBe(7);
   });
 
   it('uses an IDENTITY surrogate key', () => {
